@@ -1,0 +1,39 @@
+"""Physical constants and conventions shared by every layer. Each is defined here once, with its unit."""
+
+# WGS84, as hard-coded in autoRIFT's geogrid.cpp (e^2 there is rounded to 13 digits; keep it for parity).
+WGS84_SEMI_MAJOR_AXIS_M = 6378137.0
+WGS84_ECCENTRICITY_SQUARED = 0.0066943799901
+
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+
+SECONDS_PER_DAY = 86_400.0
+# Geogrid and the ITS_LIVE products use a 365-day year everywhere; 365.25 appears nowhere upstream.
+SECONDS_PER_YEAR = 365.0 * SECONDS_PER_DAY
+
+# The repeat time hyp3-autorift's s1_correction spoofed (secondary = reference + 1 day).
+SPOOFED_DT_SECONDS = SECONDS_PER_DAY
+
+NODATA_OUT = -32767
+CHIP_SIZE_X0_M = 240.0
+
+# Search-range scaling with dt (autoRIFT Geogrid defaults, srs_* attributes).
+SEARCH_RANGE_DT_UNITY_DAYS = 182.0
+SEARCH_RANGE_MAX_SCALE = 5.0
+SEARCH_RANGE_MAX_M_PER_YR = 20000.0
+SEARCH_RANGE_MIN_M_PER_YR = 0.0
+
+DEFAULT_PARAMETER_FILE = (
+    '/vsicurl/http://its-live-data.s3.amazonaws.com/autorift_parameters/v001/autorift_landice_0120m.shp'
+)
+
+GEOGRID_OUTPUT_NAMES = (
+    'window_location.tif',
+    'window_offset.tif',
+    'window_search_range.tif',
+    'window_chip_size_min.tif',
+    'window_chip_size_max.tif',
+    'window_stable_surface_mask.tif',
+    'window_rdr_off2vel_x_vec.tif',
+    'window_rdr_off2vel_y_vec.tif',
+    'window_scale_factor.tif',
+)

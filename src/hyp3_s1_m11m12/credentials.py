@@ -1,0 +1,52 @@
+"""Earthdata credentials: from the environment into ~/.netrc, never printed or logged."""
+
+import logging
+import os
+from pathlib import Path
+
+from hyp3_s1_m11m12.errors import UserFacingError
+
+
+log = logging.getLogger(__name__)
+
+EARTHDATA_LOGIN_DOMAIN = 'urs.earthdata.nasa.gov'
+
+
+class CredentialsError(UserFacingError):
+    """Credentials that are incomplete or cannot be stored."""
+
+
+def write_earthdata_credentials(username: str | None, password: str | None) -> Path | None:
+    """Write Earthdata credentials to ~/.netrc with mode 0600 through hyp3lib.
+
+    An existing ~/.netrc is kept untouched (hyp3lib logs a warning), as HyP3 plugins do.
+
+    Returns:
+        The netrc path when credentials were given, else None.
+
+    Raises:
+        CredentialsError: only one of the two was given, one of them contains white space
+            (netrc cannot hold it), or the netrc cannot be written.
+    """
+    if not username and not password:
+        return None
+    if not username or not password:
+        missing = 'EARTHDATA_PASSWORD' if username else 'EARTHDATA_USERNAME'
+        raise CredentialsError(f'{missing} is not set: set both EARTHDATA_USERNAME and EARTHDATA_PASSWORD, or neither')
+    if any(character.isspace() for character in username + password):
+        raise CredentialsError(
+            'EARTHDATA_USERNAME or EARTHDATA_PASSWORD contains white space, which a netrc file cannot hold; '
+            'use an Earthdata token or fix the variables'
+        )
+
+    from hyp3lib.fetch import write_credentials_to_netrc_file
+
+    netrc = Path.home() / '.netrc'
+    existed = netrc.exists()
+    try:
+        write_credentials_to_netrc_file(username, password, domain=EARTHDATA_LOGIN_DOMAIN, append=False)
+        if not existed:
+            os.chmod(netrc, 0o600)
+    except OSError as error:
+        raise CredentialsError(f'cannot write {netrc} ({error.strerror}); make the home directory writable') from None
+    return netrc

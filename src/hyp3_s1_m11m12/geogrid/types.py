@@ -1,0 +1,65 @@
+"""What crosses the Geogrid stage's boundary: its parameter rasters, its settings and its result."""
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from hyp3_s1_m11m12 import constants
+
+
+RASTER_NAMES = ('dem', 'dhdx', 'dhdy', 'vx', 'vy', 'srx', 'sry', 'csminx', 'csminy', 'csmaxx', 'csmaxy', 'ssm')
+
+
+@dataclass(frozen=True)
+class ParameterRasters:
+    """GDAL-readable paths (local, /vsicurl/, /vsis3/ ...) of Geogrid's parameter rasters, all on the DEM's grid.
+
+    Only `dem` is required; the rest follow autoRIFT's rules on which outputs each one enables.
+    """
+
+    dem: str
+    dhdx: str | None = None
+    dhdy: str | None = None
+    vx: str | None = None
+    vy: str | None = None
+    srx: str | None = None
+    sry: str | None = None
+    csminx: str | None = None
+    csminy: str | None = None
+    csmaxx: str | None = None
+    csmaxy: str | None = None
+    ssm: str | None = None
+
+    def present(self) -> dict[str, str]:
+        return {item.name: getattr(self, item.name) for item in fields(self) if getattr(self, item.name)}
+
+
+@dataclass(frozen=True)
+class GeogridSettings:
+    """autoRIFT Geogrid's scalar settings, with the defaults its ISCE2 driver uses."""
+
+    chip_size_x0_m: float = constants.CHIP_SIZE_X0_M
+    nodata_out: int = constants.NODATA_OUT
+    srs_dt_unity_days: float = constants.SEARCH_RANGE_DT_UNITY_DAYS
+    srs_max_scale: float = constants.SEARCH_RANGE_MAX_SCALE
+    srs_max_search_m_per_yr: float = constants.SEARCH_RANGE_MAX_M_PER_YR
+    srs_min_search_m_per_yr: float = constants.SEARCH_RANGE_MIN_M_PER_YR
+
+
+@dataclass(frozen=True)
+class GeogridResult:
+    """Where the outputs went and the state Geogrid derived (autoRIFT's getState / run-info dict)."""
+
+    output_dir: Path
+    outputs: dict[str, Path]  # output file name (window_*.tif) -> path, only those written
+    engine: str  # 'numpy' or 'autorift'
+    engine_version: str
+    dt_seconds: float
+    epsg: int
+    p_off: int
+    l_off: int
+    p_count: int
+    l_count: int
+    x_res_m: float  # ground-range pixel size, dr / sin(incidence angle)
+    y_res_m: float  # azimuth pixel size, |v_sat(t_mid)| / prf
+    incidence_angle_rad: float
+    extra: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Products: the Geogrid GeoTIFFs' consumers, the conversion-matrix NetCDF and quick-looks."""

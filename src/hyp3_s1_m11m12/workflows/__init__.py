@@ -1,0 +1,1 @@
+"""Thin command-line workflows: each `main()` parses arguments, calls one library function and uploads."""

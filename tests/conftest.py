@@ -1,0 +1,44 @@
+import os
+from pathlib import Path
+
+import pytest
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_directory() -> Path:
+    """../shared beside the repository, or wherever HYP3_S1_M11M12_SHARED points."""
+    return Path(os.environ.get('HYP3_S1_M11M12_SHARED', REPO_ROOT.parent / 'shared')).resolve()
+
+
+@pytest.fixture(scope='session')
+def shared_dir() -> Path:
+    path = shared_directory()
+    if not path.is_dir():
+        pytest.skip(f'reference data {path} is absent (set HYP3_S1_M11M12_SHARED to its location)')
+    return path
+
+
+@pytest.fixture(scope='session')
+def golden_dir(shared_dir: Path) -> Path:
+    path = shared_dir / 'golden'
+    if not path.is_dir():
+        pytest.skip(f'golden Geogrid outputs {path} are absent')
+    return path
+
+
+@pytest.fixture(scope='session')
+def s1_dir(shared_dir: Path) -> Path:
+    path = shared_dir / 's1'
+    if not path.is_dir():
+        pytest.skip(f'real Sentinel-1 metadata {path} is absent')
+    return path
+
+
+def golden_cases() -> list[str]:
+    """Names of the golden cases, for parametrizing; empty (tests skip) when ../shared is absent."""
+    golden = shared_directory() / 'golden'
+    if not golden.is_dir():
+        return []
+    return sorted(path.parent.parent.name for path in golden.glob('*/inputs/spec.json'))
