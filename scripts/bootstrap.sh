@@ -18,6 +18,8 @@ missing=()
 command -v gdal-config >/dev/null 2>&1 || missing+=(libgdal-dev)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 "$python" -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# udunits2 is loaded at run time by the CF checker (cfunits) that the tests use.
+ldconfig -p 2>/dev/null | grep -q 'libudunits2\.so' || missing+=(libudunits2-0)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq

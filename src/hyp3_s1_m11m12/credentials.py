@@ -42,11 +42,13 @@ def write_earthdata_credentials(username: str | None, password: str | None) -> P
     from hyp3lib.fetch import write_credentials_to_netrc_file
 
     netrc = Path.home() / '.netrc'
-    existed = netrc.exists()
     try:
-        write_credentials_to_netrc_file(username, password, domain=EARTHDATA_LOGIN_DOMAIN, append=False)
-        if not existed:
-            os.chmod(netrc, 0o600)
+        if netrc.exists():
+            write_credentials_to_netrc_file(username, password, domain=EARTHDATA_LOGIN_DOMAIN, append=False)
+        else:
+            # Create it private first, so the password is never in a world-readable file, even briefly.
+            os.close(os.open(netrc, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            write_credentials_to_netrc_file(username, password, domain=EARTHDATA_LOGIN_DOMAIN, append=True)
     except OSError as error:
         raise CredentialsError(f'cannot write {netrc} ({error.strerror}); make the home directory writable') from None
     return netrc

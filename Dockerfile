@@ -1,0 +1,38 @@
+FROM condaforge/miniforge3:24.11.3-2
+
+# For opencontainers label definitions, see:
+#    https://github.com/opencontainers/image-spec/blob/master/annotations.md
+LABEL org.opencontainers.image.title="HyP3 S1 M11/M12"
+LABEL org.opencontainers.image.description="HyP3 plugin writing Sentinel-1 ITS_LIVE M11/M12 conversion matrices with the true repeat time"
+LABEL org.opencontainers.image.vendor="hyp3_s1_m11m12 developers"
+LABEL org.opencontainers.image.licenses="BSD-3-Clause"
+
+ARG DEBIAN_FRONTEND=noninteractive
+ARG CONDA_UID=1000
+ARG CONDA_GID=1000
+
+ENV PYTHONDONTWRITEBYTECODE=true
+
+RUN apt-get update && apt-get install -y --no-install-recommends unzip=6.* \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd -g "${CONDA_GID}" --system conda && \
+    useradd -l -u "${CONDA_UID}" -g "${CONDA_GID}" --system -d /home/conda -m -s /bin/bash conda && \
+    chown -R conda:conda /opt && \
+    echo ". /opt/conda/etc/profile.d/conda.sh" >> /home/conda/.profile && \
+    echo "conda activate base" >> /home/conda/.profile
+
+USER ${CONDA_UID}
+SHELL ["/bin/bash", "-l", "-c"]
+WORKDIR /home/conda/
+
+COPY --chown=${CONDA_UID}:${CONDA_GID} . /hyp3-s1-m11m12/
+
+RUN mamba env create -f /hyp3-s1-m11m12/environment.yml && \
+    conda clean -afy && \
+    conda activate hyp3-s1-m11m12 && \
+    sed -i 's/conda activate base/conda activate hyp3-s1-m11m12/g' /home/conda/.profile && \
+    python -m pip install --no-cache-dir --no-deps /hyp3-s1-m11m12
+
+ENTRYPOINT ["/hyp3-s1-m11m12/src/hyp3_s1_m11m12/etc/entrypoint.sh"]
+CMD ["-h"]
