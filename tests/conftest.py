@@ -1,7 +1,15 @@
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +50,7 @@ def golden_cases() -> list[str]:
     if not golden.is_dir():
         return []
     return sorted(path.parent.parent.name for path in golden.glob('*/inputs/spec.json'))
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    return tomllib.loads(path.read_text())

@@ -16,8 +16,8 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 def test_netrc_created_with_mode_0600(home):
-    netrc = write_earthdata_credentials('someone', 's3cret')
-    assert netrc == home / '.netrc'
+    assert write_earthdata_credentials('someone', 's3cret') == home / '.netrc'
+    netrc = home / '.netrc'
     assert stat.S_IMODE(netrc.stat().st_mode) == 0o600
     assert netrc.read_text().split() == ['machine', 'urs.earthdata.nasa.gov', 'login', 'someone', 'password', 's3cret']
 
@@ -89,6 +89,8 @@ def test_dispatcher_rejects_half_credentials_in_one_line(tmp_path):
     result = _run_dispatcher(tmp_path, EARTHDATA_USERNAME='someone')
     assert result.returncode == 2
     assert 'Traceback' not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].endswith(
-        'EARTHDATA_PASSWORD is not set: set both EARTHDATA_USERNAME and EARTHDATA_PASSWORD, or neither'
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith('EARTHDATA_PASSWORD is not set: set both EARTHDATA_USERNAME and EARTHDATA_PASSWORD, or neither')
     )

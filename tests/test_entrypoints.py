@@ -1,15 +1,14 @@
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_toml
 
 
-PYPROJECT = tomllib.loads((REPO_ROOT / 'pyproject.toml').read_text())
+PYPROJECT = load_toml(REPO_ROOT / 'pyproject.toml')
 WORKFLOWS = sorted(PYPROJECT['project']['entry-points']['hyp3'])
 
 
@@ -77,7 +76,7 @@ def test_bad_omp_num_threads_exits_2():
 def test_omp_num_threads_is_exported(monkeypatch):
     from hyp3_s1_m11m12 import __main__ as dispatcher
 
-    seen = {}
+    seen: dict[str, object] = {}
 
     def fake_workflow_main():
         import os
@@ -96,7 +95,9 @@ def test_omp_num_threads_is_exported(monkeypatch):
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     monkeypatch.delenv('EARTHDATA_USERNAME', raising=False)
     monkeypatch.delenv('EARTHDATA_PASSWORD', raising=False)
-    monkeypatch.setattr(sys, 'argv', ['hyp3_s1_m11m12', '++process', 'geogrid', '++omp-num-threads', '3', '--spec', 'x'])
+    monkeypatch.setattr(
+        sys, 'argv', ['hyp3_s1_m11m12', '++process', 'geogrid', '++omp-num-threads', '3', '--spec', 'x']
+    )
     with pytest.raises(SystemExit) as exit_info:
         dispatcher.main()
     assert exit_info.value.code == 0

@@ -2,15 +2,14 @@
 
 import re
 import stat
-import tomllib
 
 import yaml
 from packaging.requirements import Requirement
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_toml
 
 
-PYPROJECT = tomllib.loads((REPO_ROOT / 'pyproject.toml').read_text())
+PYPROJECT = load_toml(REPO_ROOT / 'pyproject.toml')
 ENVIRONMENT = yaml.safe_load((REPO_ROOT / 'environment.yml').read_text())
 
 # PyPI name -> conda-forge name, where they differ.

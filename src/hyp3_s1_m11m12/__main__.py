@@ -17,7 +17,8 @@ DEFAULT_WORKFLOW = 's1_correction_fixed'
 def main() -> None:
     workflows = sorted(entry_point.name for entry_point in entry_points(group='hyp3'))
     parser = argparse.ArgumentParser(
-        prog='hyp3_s1_m11m12', prefix_chars='+', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        prog='hyp3_s1_m11m12', prefix_chars='+', formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument(
         '++process',
         choices=workflows,
@@ -45,6 +46,7 @@ def main() -> None:
         warnings.warn(
             'Earthdata credentials must be present as environment variables, or in your netrc.',
             UserWarning,
+            stacklevel=1,
         )
 
     (entry_point,) = entry_points(group='hyp3', name=args.process)

@@ -9,9 +9,7 @@ def parse_utc(value: str) -> datetime:
     Raises:
         ValueError: not an ISO-8601 time.
     """
-    text = value.strip()
-    if text.startswith('UTC='):  # ESA EOF files write UTC=2021-04-01T05:25:19.000000
-        text = text[4:]
+    text = value.strip().removeprefix('UTC=')  # ESA EOF files write UTC=2021-04-01T05:25:19.000000
     parsed = datetime.fromisoformat(text.replace('Z', '+00:00'))
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)

@@ -41,7 +41,7 @@ def load_spec(path: Path) -> GeogridSpec:
         radar = document['radar']
         orbit = document['orbit']
         vectors = [
-            StateVector(time=parse_utc(utc), position_m=tuple(position), velocity_m_s=tuple(velocity))  # type: ignore[arg-type]
+            StateVector(time=parse_utc(utc), position_m=tuple(position), velocity_m_s=tuple(velocity))
             for utc, position, velocity in zip(
                 orbit['utc'], orbit['position_ecef_m'], orbit['velocity_ecef_m_s'], strict=True
             )
@@ -83,7 +83,9 @@ def load_spec(path: Path) -> GeogridSpec:
             expected_state={key: float(value) for key, value in document.get('expected_state', {}).items()},
         )
     except KeyError as error:
-        raise GeogridInputError(f'spec file {path} lacks the key {error}; see the golden README for the format') from None
+        raise GeogridInputError(
+            f'spec file {path} lacks the key {error}; see the golden README for the format'
+        ) from None
     except (TypeError, ValueError) as error:
         if isinstance(error, GeogridInputError):
             raise
