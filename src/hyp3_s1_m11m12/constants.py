@@ -37,3 +37,7 @@ GEOGRID_OUTPUT_NAMES = (
     'window_rdr_off2vel_y_vec.tif',
     'window_scale_factor.tif',
 )
+
+# Slant-range pixel size of Sentinel-1 IW SLCs (c / 2 / 64.345238 MHz range sampling rate): the dr of
+# dr_to_vr_factor = dr x 365 / dt_days in every IW velocity granule.
+S1_IW_RANGE_PIXEL_SIZE_M = 2.329562114715323

@@ -44,5 +44,7 @@ def new_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--bucket', type=nullable_string, help='AWS S3 bucket HyP3 uses for uploading the final products')
+    parser.add_argument(
+        '--bucket', type=nullable_string, help='AWS S3 bucket HyP3 uses for uploading the final products'
+    )
     parser.add_argument('--bucket-prefix', default='', help='Add a bucket prefix to products')

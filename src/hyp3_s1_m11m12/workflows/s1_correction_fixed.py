@@ -1,8 +1,411 @@
-"""s1_correction_fixed workflow (being written)."""
+"""Sentinel-1 M11/M12 conversion matrices with the TRUE repeat time: the fixed `s1_correction` of hyp3-autorift.
+
+Geogrid runs on the reference scene's geometry with dt = the secondary's sensing start minus the reference's
+(hyp3-autorift spoofed dt = 1 day), using the ITS_LIVE parameter region that contains the scene. Outputs:
+conversion_matrices.nc, the nine window_*.tif Geogrid GeoTIFFs and conversion_matrices.png.
+"""
 
 import argparse
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from hyp3_s1_m11m12 import __version__, constants
+from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
+from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet, find_parameter_set
+from hyp3_s1_m11m12.geogrid.stage import ENGINES, check_dt, prepare_output_dir, run_geogrid
+from hyp3_s1_m11m12.geometry.radar import RadarGeometry
+from hyp3_s1_m11m12.logger import configure_root_logger
+from hyp3_s1_m11m12.products.conversion_matrices import (
+    CONVERSION_MATRICES_FILE_NAME,
+    MATRIX_DTYPES,
+    Provenance,
+    conversion_matrices_from_geogrid,
+    write_conversion_matrices,
+)
+from hyp3_s1_m11m12.products.quicklook import QUICKLOOK_FILE_NAME, write_quicklook
+from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
+from hyp3_s1_m11m12.sentinel1.pairing import repeat_time
+from hyp3_s1_m11m12.timeutil import format_utc, parse_utc
+from hyp3_s1_m11m12.workflows.cli import add_upload_arguments, exit_on_user_error, new_parser, nullable_string
 
 
+log = logging.getLogger(__name__)
+
+ORBIT_CHOICES = ('auto', 'annotation')
+
+
+@dataclass(frozen=True)
+class CorrectionProducts:
+    """The outputs of one run, all complete, and the numbers worth printing."""
+
+    netcdf: Path
+    geotiffs: tuple[Path, ...]  # the nine window_*.tif, in GEOGRID_OUTPUT_NAMES order
+    quicklook: Path
+    dt_seconds: float
+    dr_to_vr_factor: float
+    provenance: Provenance
+    parameter_region: str
+    epsg: int
+
+    @property
+    def dt_days(self) -> float:
+        return self.dt_seconds / constants.SECONDS_PER_DAY
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Everything to upload: the NetCDF, the nine GeoTIFFs and the quick-look."""
+        return (self.netcdf, *self.geotiffs, self.quicklook)
+
+
+def product_paths(output_dir: Path) -> list[Path]:
+    """Every file a run writes in `output_dir`."""
+    return [
+        output_dir / CONVERSION_MATRICES_FILE_NAME,
+        *(output_dir / name for name in constants.GEOGRID_OUTPUT_NAMES),
+        output_dir / QUICKLOOK_FILE_NAME,
+    ]
+
+
+def prepare_products_dir(output_dir: Path, overwrite: bool) -> Path:
+    """Check the output directory before any long work; with `overwrite`, outputs of a previous run stay until
+    this run replaces them, except the NetCDF and quick-look, which are removed so they never sit beside GeoTIFFs
+    of another run.
+
+    Raises:
+        GeogridInputError: the directory cannot be created or written, or holds outputs and `overwrite` is False.
+    """
+    output_dir = prepare_output_dir(Path(output_dir))
+    present = [path for path in product_paths(output_dir) if path.exists()]
+    if present and not overwrite:
+        raise GeogridInputError(
+            f'{output_dir} already holds outputs ({", ".join(path.name for path in present)}): use --overwrite to '
+            'replace them, or choose another --output-dir'
+        )
+    return output_dir
+
+
+def _remove_stale_products(output_dir: Path) -> None:
+    for path in (output_dir / CONVERSION_MATRICES_FILE_NAME, output_dir / QUICKLOOK_FILE_NAME):
+        if path.exists():
+            log.info('Removing %s (of an earlier or unfinished run)', path)
+            path.unlink()
+
+
+def check_choices(engine: str, m11m12_dtype: str) -> None:
+    """Fail on a bad engine or dtype before any metadata is read or Geogrid runs."""
+    if engine not in ENGINES:
+        raise GeogridInputError(f'unknown Geogrid engine {engine!r}: choose one of {", ".join(ENGINES)}')
+    if m11m12_dtype not in MATRIX_DTYPES:
+        raise ProductError(f'unknown M11/M12 data type {m11m12_dtype!r}; choose one of {", ".join(MATRIX_DTYPES)}')
+
+
+def log_repeat_time(dt_seconds: float, source: str) -> None:
+    log.info('Repeat time dt = %.6f s = %.9f days (%s)', dt_seconds, dt_seconds / constants.SECONDS_PER_DAY, source)
+
+
+def correction_from_radar_geometry(
+    radar: RadarGeometry,
+    *,
+    dt_seconds: float,
+    parameter_set: ParameterSet,
+    reference_id: str,
+    secondary_id: str | None = None,
+    reference_sensing_start: datetime | None = None,
+    secondary_sensing_start: datetime | None = None,
+    engine: str = 'auto',
+    m11m12_dtype: str = 'int16',
+    output_dir: Path = Path('.'),
+    overwrite: bool = False,
+) -> CorrectionProducts:
+    """Geogrid with repeat time `dt_seconds` on `radar`, then conversion_matrices.nc and its quick-look.
+
+    The part of the workflow after the metadata is resolved; tests call it with any radar geometry.
+
+    Raises:
+        UserFacingError: bad dt or dtype, an unusable output directory, outputs present without `overwrite`, or
+            any error of the Geogrid stage or the products. No partial NetCDF is left behind.
+    """
+    check_dt(dt_seconds)
+    check_choices(engine, m11m12_dtype)
+    output_dir = prepare_products_dir(output_dir, overwrite)
+    if overwrite:
+        _remove_stale_products(output_dir)
+
+    result = run_geogrid(radar, dt_seconds, parameter_set.rasters, output_dir, engine=engine, overwrite=overwrite)
+    if result.epsg != parameter_set.epsg:
+        raise GeogridInputError(
+            f'Geogrid ran in EPSG:{result.epsg} (the DEM) but region {parameter_set.name} of the parameter file says '
+            f'EPSG:{parameter_set.epsg}; fix the parameter file'
+        )
+    missing = [name for name in constants.GEOGRID_OUTPUT_NAMES if name not in result.outputs]
+    if missing:
+        raise GeogridInputError(
+            f'Geogrid did not write {", ".join(missing)}: region {parameter_set.name} of the parameter file lacks '
+            'rasters M11/M12 need (dhdx, dhdy, vx, vy, ...); use a complete ITS_LIVE parameter file'
+        )
+
+    provenance = Provenance(
+        software_version=__version__,
+        reference_id=reference_id,
+        dt_seconds=float(dt_seconds),
+        engine=result.engine,
+        engine_version=result.engine_version,
+        secondary_id=secondary_id,
+        reference_sensing_start=reference_sensing_start,
+        secondary_sensing_start=secondary_sensing_start,
+        parameter_file=parameter_set.parameter_file,
+    )
+    matrices = conversion_matrices_from_geogrid(output_dir)
+    try:
+        netcdf = write_conversion_matrices(
+            matrices,
+            output_dir / CONVERSION_MATRICES_FILE_NAME,
+            provenance=provenance,
+            dtype=m11m12_dtype,
+            overwrite=overwrite,
+        )
+        quicklook = write_quicklook(
+            matrices, output_dir / QUICKLOOK_FILE_NAME, provenance=provenance, overwrite=overwrite
+        )
+    except BaseException:
+        # Also on an interrupt: the NetCDF and its quick-look appear together or not at all.
+        _remove_stale_products(output_dir)
+        raise
+    products = CorrectionProducts(
+        netcdf=netcdf,
+        geotiffs=tuple(result.outputs[name] for name in constants.GEOGRID_OUTPUT_NAMES),
+        quicklook=quicklook,
+        dt_seconds=float(dt_seconds),
+        dr_to_vr_factor=matrices.dr_to_vr_factor,
+        provenance=provenance,
+        parameter_region=parameter_set.name,
+        epsg=result.epsg,
+    )
+    log.info(
+        'Wrote %s (M11/M12 %s, dr_to_vr_factor = %.12g) with dt = %.6f s = %.9f days',
+        netcdf,
+        m11m12_dtype,
+        products.dr_to_vr_factor,
+        products.dt_seconds,
+        products.dt_days,
+    )
+    return products
+
+
+def _count_given(*values: object) -> int:
+    return sum(value is not None for value in values)
+
+
+def s1_correction_fixed(
+    reference: str | Path,
+    *,
+    secondary: str | Path | None = None,
+    secondary_sensing_start: datetime | str | None = None,
+    dt_seconds: float | None = None,
+    buffer: int = 0,
+    parameter_file: str = constants.DEFAULT_PARAMETER_FILE,
+    engine: str = 'auto',
+    m11m12_dtype: str = 'int16',
+    orbit: str | Path = 'auto',
+    output_dir: Path = Path('.'),
+    overwrite: bool = False,
+) -> CorrectionProducts:
+    """Conversion matrices of the `reference` scene with the true repeat time.
+
+    Args:
+        reference: an SLC scene name, a burst granule name, or a local SAFE directory or zip.
+        secondary: the secondary acquisition (same forms); dt is taken from the first common burst.
+        secondary_sensing_start: or the secondary's sensing start (UTC); dt = it minus the reference's.
+        dt_seconds: or the repeat time itself. Exactly one of these three is given.
+        buffer: range pixels added on each side of the reference image.
+        parameter_file: the ITS_LIVE autoRIFT parameter shapefile (local path, URL or /vsicurl/ path).
+        engine: Geogrid engine, 'auto', 'numpy' or 'autorift'.
+        m11m12_dtype: 'int16' (packed to -50..50) or 'float32'.
+        orbit: 'auto' (fetch, falling back to the annotation orbit), 'annotation', or a local EOF file.
+        output_dir: where the products go (created if needed).
+        overwrite: replace the outputs of an earlier run.
+
+    Raises:
+        UserFacingError: any bad input, with a message naming the problem and the fix.
+    """
+    if _count_given(secondary, secondary_sensing_start, dt_seconds) != 1:
+        raise GeogridInputError(
+            'give exactly one of a secondary acquisition, a secondary sensing start or a repeat time dt in seconds'
+        )
+    if buffer < 0:
+        raise GeogridInputError(f'the buffer must be a non-negative number of range pixels, got {buffer}')
+    if dt_seconds is not None:
+        check_dt(dt_seconds)
+    check_choices(engine, m11m12_dtype)
+    output_dir = prepare_products_dir(output_dir, overwrite)
+    orbit_choice: str | Path = orbit if str(orbit) in ORBIT_CHOICES else Path(orbit)
+
+    with tempfile.TemporaryDirectory(prefix='s1_correction_fixed-') as work:
+        work_dir = Path(work)
+        reference_acquisition = open_acquisition(reference, orbit=orbit_choice, work_dir=work_dir)
+        secondary_id: str | None = None
+        secondary_start: datetime | None = None
+        if secondary is not None:
+            # Only the secondary's timing is needed: its own annotation is enough, no orbit file is fetched.
+            secondary_acquisition = open_acquisition(secondary, orbit='annotation', work_dir=work_dir)
+            pair = repeat_time(reference_acquisition, secondary_acquisition)
+            reference_acquisition, secondary_acquisition = pair.reference, pair.secondary
+            if pair.swapped:
+                log.info(
+                    'The secondary %s is older than the reference: swapped them, %s is the reference',
+                    secondary_acquisition.granule,
+                    reference_acquisition.granule,
+                )
+            dt = pair.dt_seconds
+            secondary_id = secondary_acquisition.granule
+            secondary_start = secondary_acquisition.sensing_start
+            source = f'secondary {secondary_id}, first common burst {pair.matched_burst_id}'
+        elif secondary_sensing_start is not None:
+            secondary_start = (
+                parse_utc(secondary_sensing_start)
+                if isinstance(secondary_sensing_start, str)
+                else secondary_sensing_start
+            )
+            dt = (secondary_start - reference_acquisition.sensing_start).total_seconds()
+            source = (
+                f'secondary sensing start {format_utc(secondary_start)} minus reference sensing start '
+                f'{format_utc(reference_acquisition.sensing_start)}'
+            )
+        else:
+            assert dt_seconds is not None
+            dt = float(dt_seconds)
+            source = 'given on the command line'
+        log_repeat_time(dt, source)
+        check_dt(dt)
+
+        radar = reference_acquisition.radar_geometry(buffer)
+        parameter_set = find_parameter_set(parameter_file, reference_acquisition.footprint_lonlat())
+        return correction_from_radar_geometry(
+            radar,
+            dt_seconds=dt,
+            parameter_set=parameter_set,
+            reference_id=reference_acquisition.granule,
+            secondary_id=secondary_id,
+            reference_sensing_start=reference_acquisition.sensing_start,
+            secondary_sensing_start=secondary_start,
+            engine=engine,
+            m11m12_dtype=m11m12_dtype,
+            output_dir=output_dir,
+            overwrite=overwrite,
+        )
+
+
+def upload_products(products: CorrectionProducts, bucket: str, bucket_prefix: str = '') -> list[str]:
+    """Upload every product file to s3://bucket/prefix/ with hyp3lib; returns the object keys.
+
+    hyp3lib.aws creates its S3 client when imported, so it is imported only when there is something to upload.
+    """
+    from hyp3lib.aws import upload_file_to_s3
+
+    missing = [path for path in products.files if not path.is_file()]
+    if missing:
+        raise ProductError(f'cannot upload: {", ".join(map(str, missing))} missing; rerun the workflow')
+    keys = []
+    for path in products.files:
+        upload_file_to_s3(path, bucket, bucket_prefix)
+        keys.append(str(Path(bucket_prefix) / path.name))
+    log.info('Uploaded %d files to s3://%s/%s', len(keys), bucket, bucket_prefix)
+    return keys
+
+
+def _utc_argument(value: str) -> datetime:
+    try:
+        return parse_utc(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{value!r} is not an ISO-8601 UTC time, e.g. 2021-04-13T05:26:22.03299Z'
+        ) from None
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{value!r} is not a number of seconds') from None
+    if not number > 0 or number == float('inf'):
+        raise argparse.ArgumentTypeError(f'the repeat time must be a positive number of seconds, not {value}')
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{value!r} is not a whole number of range pixels') from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f'the buffer must be >= 0 range pixels, not {value}')
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = new_parser(__doc__)
+    parser.add_argument(
+        'reference', help='Reference: an S1 IW SLC scene name, a burst granule name, or a local SAFE directory or zip'
+    )
+    timing = parser.add_mutually_exclusive_group(required=True)
+    timing.add_argument(
+        '--secondary', type=nullable_string, help='Secondary acquisition (same forms); dt from the first common burst'
+    )
+    timing.add_argument(
+        '--secondary-sensing-start',
+        type=_utc_argument,
+        help='Or the secondary sensing start (ISO UTC); dt = it minus the reference sensing start',
+    )
+    timing.add_argument('--dt-seconds', type=_positive_float, help='Or the repeat time dt itself, in seconds')
+    parser.add_argument(
+        '--buffer', type=_non_negative_int, default=0, help='Range pixels to add on each edge of the reference'
+    )
+    parser.add_argument(
+        '--parameter-file',
+        default=constants.DEFAULT_PARAMETER_FILE,
+        help='ITS_LIVE autoRIFT parameter shapefile: local path, URL or /vsicurl/ path',
+    )
+    parser.add_argument('--engine', choices=ENGINES, default='auto', help='Geogrid engine')
+    parser.add_argument(
+        '--m11m12-dtype',
+        choices=MATRIX_DTYPES,
+        default='int16',
+        help='M11/M12 encoding: int16 packed to -50..50 (V2 granules) or float32 (hyp3-autorift >= 0.20)',
+    )
+    parser.add_argument(
+        '--orbit',
+        default='auto',
+        help='Orbit: auto (fetch with s1_orbits, else the annotation orbit), annotation, or a local EOF file',
+    )
+    parser.add_argument('--output-dir', type=Path, default=Path('.'), help='Directory for the products')
+    parser.add_argument('--overwrite', action='store_true', help='Replace the products of an earlier run')
+    add_upload_arguments(parser)
+    return parser
+
+
+@exit_on_user_error
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.parse_args()
+    parser = build_parser()
+    args = parser.parse_args()
+    if args.secondary is None and args.secondary_sensing_start is None and args.dt_seconds is None:
+        parser.error('one of the arguments --secondary --secondary-sensing-start --dt-seconds is required')
+    configure_root_logger()
+
+    products = s1_correction_fixed(
+        args.reference,
+        secondary=args.secondary,
+        secondary_sensing_start=args.secondary_sensing_start,
+        dt_seconds=args.dt_seconds,
+        buffer=args.buffer,
+        parameter_file=args.parameter_file,
+        engine=args.engine,
+        m11m12_dtype=args.m11m12_dtype,
+        orbit=args.orbit,
+        output_dir=args.output_dir,
+        overwrite=args.overwrite,
+    )
+    if args.bucket:
+        upload_products(products, args.bucket, args.bucket_prefix)

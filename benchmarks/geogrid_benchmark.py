@@ -1,0 +1,49 @@
+"""Benchmark the numpy Geogrid engine on a full Sentinel-1 IW frame footprint (every parameter raster present).
+
+Prints nodes, seconds, nodes per second and peak RSS. The rasters are synthetic, written to a temporary folder.
+Usage: python benchmarks/geogrid_benchmark.py [--spacing-m 120] [--fraction 1.0] [--workers N]
+"""
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from hyp3_s1_m11m12.geogrid.numpy_engine import run_numpy_geogrid
+from hyp3_s1_m11m12.synthetic.acquisition import footprint_latlon, synthetic_scene
+from hyp3_s1_m11m12.synthetic.parameters import grid_covering, write_parameter_rasters
+
+
+DT_12_DAYS_S = 1036799.636
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--spacing-m', type=float, default=120.0)
+    parser.add_argument('--fraction', type=float, default=1.0, help='shrink the footprint box (each side) by this')
+    args = parser.parse_args()
+
+    scene = synthetic_scene(60.0, -140.5)
+    radar = scene.radar_geometry()
+    footprint = [(lon, lat) for lat, lon in footprint_latlon(scene)]
+    grid = grid_covering(footprint, args.spacing_m, fraction=args.fraction)
+    with tempfile.TemporaryDirectory(prefix='geogrid-benchmark-') as folder:
+        started = time.perf_counter()
+        rasters = write_parameter_rasters(grid, Path(folder) / 'rasters')
+        print(f'rasters: {grid.columns} x {grid.rows} cells, written in {time.perf_counter() - started:.1f} s')
+        output = Path(folder) / 'out'
+        output.mkdir()
+        started = time.perf_counter()
+        result = run_numpy_geogrid(radar, DT_12_DAYS_S, rasters, output)
+        seconds = time.perf_counter() - started
+    nodes = result.p_count * result.l_count
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f'nodes: {nodes}')
+    print(f'seconds: {seconds:.2f}')
+    print(f'nodes per second: {nodes / seconds:.0f}')
+    print(f'peak RSS: {peak_rss_mb:.0f} MB')
+
+
+if __name__ == '__main__':
+    main()

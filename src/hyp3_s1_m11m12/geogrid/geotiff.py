@@ -1,0 +1,74 @@
+"""GeoTIFFs exactly as geogrid.cpp writes them: GTiff with no creation options, Int32 or Float64 bands, every band's
+nodata set to nodata_out, the DEM-window geotransform and the WKT of the EPSG code (not the DEM's own WKT)."""
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from osgeo import gdal, osr
+
+from hyp3_s1_m11m12.errors import ProductError
+
+
+gdal.UseExceptions()
+
+GDAL_TYPES = {np.dtype(np.int32): gdal.GDT_Int32, np.dtype(np.float64): gdal.GDT_Float64}
+
+
+def epsg_wkt(epsg: int) -> str:
+    """WKT of an EPSG code, as OGR's importFromEPSG + exportToWkt give it (what geogrid.cpp stores)."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    return str(srs.ExportToWkt())
+
+
+class GeogridTiff:
+    """One output file opened for writing row blocks; `close()` flushes it."""
+
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        bands: int,
+        dtype: type[np.generic],
+        geotransform: tuple[float, ...],
+        wkt: str,
+        nodata: float,
+    ) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        try:
+            driver = gdal.GetDriverByName('GTiff')
+            self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype])
+            self.dataset.SetGeoTransform(list(geotransform))
+            self.dataset.SetProjection(wkt)
+            for index in range(1, bands + 1):
+                self.dataset.GetRasterBand(index).SetNoDataValue(nodata)
+        except RuntimeError as error:
+            raise ProductError(f'cannot create {path}: {error}; check the output folder and free space') from None
+
+    def write_rows(self, first_row: int, data: npt.NDArray[np.generic]) -> None:
+        """Write `data` of shape (bands, rows, width) starting at `first_row`."""
+        try:
+            for index in range(data.shape[0]):
+                band = self.dataset.GetRasterBand(index + 1)
+                band.WriteArray(np.ascontiguousarray(data[index], dtype=self.dtype), 0, first_row)
+        except RuntimeError as error:
+            raise ProductError(f'cannot write {self.path}: {error}; check free space') from None
+
+    def close(self) -> None:
+        if self.dataset is not None:
+            self.dataset.FlushCache()
+            self.dataset = None
+
+
+def write_geotiff(
+    path: Path, data: npt.NDArray[np.generic], geotransform: tuple[float, ...], wkt: str, nodata: float
+) -> None:
+    """Write a whole (bands, rows, cols) array as one Geogrid-style GeoTIFF."""
+    tiff = GeogridTiff(path, data.shape[2], data.shape[1], data.shape[0], data.dtype.type, geotransform, wkt, nodata)
+    try:
+        tiff.write_rows(0, data)
+    finally:
+        tiff.close()

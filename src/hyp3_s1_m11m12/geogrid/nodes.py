@@ -1,0 +1,323 @@
+"""Geogrid's per-node computation (autoRIFT v1.6.0 geogrid.cpp, spec sections 2.3-2.11), vectorised over nodes.
+
+Pure: map coordinates, DEM heights and parameter values in, output bands out. Every formula is evaluated in the
+order geogrid.cpp evaluates it, so floating-point results agree to a few ulps; rounding is C++ std::round (half
+away from zero) and chip sizes truncate like a C double -> int conversion.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hyp3_s1_m11m12.geogrid.types import GeogridSettings
+from hyp3_s1_m11m12.geometry.ellipsoid import ecef_to_llh, llh_to_ecef
+from hyp3_s1_m11m12.geometry.orbit import Orbit
+from hyp3_s1_m11m12.geometry.projection import MapProjection
+from hyp3_s1_m11m12.geometry.zero_doppler import (
+    GEOGRID_NEWTON_ITERATIONS,
+    GEOGRID_TOPO_ITERATIONS,
+    cross,
+    dot,
+    geo2rdr,
+    norm,
+    topo_at,
+    unit,
+)
+
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int32]
+
+DEG2RAD = math.pi / 180.0
+DEGENERACY_LIMIT_DEG = 1.0  # the matrix is written only where the normal is > 1 degree off the range/azimuth plane
+
+LOCATION = 'window_location.tif'
+OFFSET = 'window_offset.tif'
+SEARCH_RANGE = 'window_search_range.tif'
+CHIP_SIZE_MIN = 'window_chip_size_min.tif'
+CHIP_SIZE_MAX = 'window_chip_size_max.tif'
+STABLE_SURFACE_MASK = 'window_stable_surface_mask.tif'
+OFF2VEL_X = 'window_rdr_off2vel_x_vec.tif'
+OFF2VEL_Y = 'window_rdr_off2vel_y_vec.tif'
+SCALE_FACTOR = 'window_scale_factor.tif'
+
+# output file -> (number of bands, numpy dtype)
+OUTPUT_LAYOUT: dict[str, tuple[int, type[np.generic]]] = {
+    LOCATION: (2, np.int32),
+    OFFSET: (2, np.int32),
+    SEARCH_RANGE: (2, np.int32),
+    CHIP_SIZE_MIN: (2, np.int32),
+    CHIP_SIZE_MAX: (2, np.int32),
+    STABLE_SURFACE_MASK: (1, np.int32),
+    OFF2VEL_X: (3, np.float64),
+    OFF2VEL_Y: (3, np.float64),
+    SCALE_FACTOR: (2, np.float64),
+}
+
+# Diagnostics (not written): the offsets before rounding, for consistency checks of the conversion matrices.
+OFFSET_RANGE_UNROUNDED = 'offset_range_unrounded'
+OFFSET_AZIMUTH_UNROUNDED = 'offset_azimuth_unrounded'
+NEWTON_ITERATIONS_USED = 'newton_iterations'
+
+
+def outputs_for(present: frozenset[str]) -> tuple[str, ...]:
+    """Which files autoRIFT writes for a set of given rasters (spec section 1.3, last paragraph)."""
+    names = [LOCATION]
+    if 'dhdx' in present and 'vx' in present:
+        names.append(OFFSET)
+    if 'dhdx' in present and 'srx' in present:
+        names.append(SEARCH_RANGE)
+    if 'csminx' in present:
+        names.append(CHIP_SIZE_MIN)
+    if 'csmaxx' in present:
+        names.append(CHIP_SIZE_MAX)
+    if 'ssm' in present:
+        names.append(STABLE_SURFACE_MASK)
+    if 'dhdx' in present:
+        names += [OFF2VEL_X, OFF2VEL_Y, SCALE_FACTOR]
+    return tuple(names)
+
+
+def std_round(values: FloatArray) -> FloatArray:
+    """C++ std::round: halves away from zero (numpy's round sends halves to even)."""
+    whole = np.trunc(values)
+    fraction = values - whole
+    return whole + np.where(np.abs(fraction) >= 0.5, np.sign(values), 0.0)
+
+
+def to_int32(values: FloatArray) -> IntArray:
+    """A C double -> int conversion: truncation toward zero (NaN and overflow give INT_MIN on x86, as in C++)."""
+    with np.errstate(invalid='ignore'):
+        return values.astype(np.int32)
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """Everything the per-node computation needs besides the node values; built once per run."""
+
+    orbit: Orbit
+    projection: MapProjection
+    look_side: int
+    starting_range_m: float
+    range_pixel_size_m: float
+    prf_hz: float
+    number_of_lines: int
+    number_of_samples: int
+    sensing_start_s: float  # seconds since the orbit epoch
+    initial_time_s: float  # Newton's start, sensingStart + 0.5 nLines / prf
+    dt_seconds: float
+    settings: GeogridSettings
+    vx_nodata: float | None
+    chip_pixels_range: int  # ChipSizeX0_PIX_grd
+    chip_pixels_azimuth: int  # ChipSizeX0_PIX_azm
+    present: frozenset[str]
+    newton_max_iterations: int = GEOGRID_NEWTON_ITERATIONS
+    stop_at_fixed_point: bool = True  # False: geogrid.cpp's fixed 51 Newton and 10 topo steps (same outputs)
+    compiled: bool | None = None  # numba kernels (bit-identical); None: when numba is installed
+
+
+def search_range_scale(dt_seconds: float, settings: GeogridSettings) -> float:
+    """The dt-dependent search-range factor of geogrid.cpp (5 at one day, falling to 1 at dt_unity days)."""
+    m = settings.srs_max_scale
+    unity = settings.srs_dt_unity_days
+    return max(m * ((unity - 1) * m + (m - 1) - (m - 1) * dt_seconds / 24.0 / 3600.0) / ((unity - 1) * m), 1.0)
+
+
+def _equals_nodata(values: FloatArray, nodata: float | None) -> npt.NDArray[np.bool_]:
+    if nodata is None:
+        return np.zeros(values.shape, dtype=bool)
+    return values == nodata
+
+
+def compute_nodes(
+    context: NodeContext,
+    x: FloatArray,
+    y: FloatArray,
+    values: dict[str, FloatArray],
+    include_diagnostics: bool = False,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Output bands, shape (bands, n), for n nodes at map (x, y) with the rasters' values there (`values['dem']` ...).
+
+    Returns a dict keyed by output file name (only the files `outputs_for(context.present)` lists), plus the
+    unrounded offsets under OFFSET_RANGE_UNROUNDED / OFFSET_AZIMUTH_UNROUNDED when `include_diagnostics`.
+
+    Raises:
+        OrbitError: a node's zero-Doppler time (or that time + 1/prf) falls outside the orbit.
+    """
+    settings = context.settings
+    nodata_out = float(settings.nodata_out)
+    dt = context.dt_seconds
+    dr = context.range_pixel_size_m
+    height = values['dem']
+    present = context.present
+
+    # 2.3: map -> geodetic -> ECEF; the map-space origin keeps the DEM height
+    lat_deg, lon_deg = context.projection.to_geographic(x, y)
+    targets = np.stack(llh_to_ecef(DEG2RAD * lat_deg, DEG2RAD * lon_deg, height), axis=-1)
+
+    # 2.4-2.5: zero-Doppler time and range; radar pixel indices
+    solution = geo2rdr(
+        context.orbit,
+        targets,
+        context.initial_time_s,
+        max_iterations=context.newton_max_iterations,
+        stop_at_fixed_point=context.stop_at_fixed_point,
+        compiled=context.compiled,
+    )
+    slant_range = solution.range_m
+    range_index = std_round((slant_range - context.starting_range_m) / dr)
+    azimuth_index = std_round((solution.azimuth_time_s - context.sensing_start_s) * context.prf_hz)
+    with np.errstate(invalid='ignore'):
+        inside = (
+            (range_index <= context.number_of_samples - 1)
+            & (range_index >= 0)
+            & (azimuth_index <= context.number_of_lines - 1)
+            & (azimuth_index >= 0)
+        )
+
+    # 2.6: one slant-range pixel farther, in map space
+    look = unit(solution.look_vector_m)
+    range_step = targets + look * dr
+    lat_r, lon_r, height_r = ecef_to_llh(range_step[:, 0], range_step[:, 1], range_step[:, 2])
+    map_x_r, map_y_r = context.projection.to_map(lat_r / DEG2RAD, lon_r / DEG2RAD)
+    drpos = np.stack((map_x_r - x, map_y_r - y, height_r - height), axis=-1)
+    range_length = norm(drpos)
+    los = unit(drpos)
+
+    # 2.7: one azimuth line later, at the same range and height ("topo" at t + 1/prf)
+    topo = topo_at(
+        context.orbit,
+        solution.azimuth_time_s + 1 / context.prf_hz,
+        slant_range,
+        height,
+        context.look_side,
+        max_iterations=GEOGRID_TOPO_ITERATIONS,
+        stop_at_fixed_point=context.stop_at_fixed_point,
+        compiled=context.compiled,
+    )
+    map_x_a, map_y_a = context.projection.to_map(topo.lat_rad / DEG2RAD, topo.lon_rad / DEG2RAD)
+    alt = np.stack((map_x_a - x, map_y_a - y, height - height), axis=-1)
+    azimuth_length = norm(alt)
+    along = unit(alt)  # `temp` in geogrid.cpp
+    da_length = norm(topo.target_ecef_m - targets)
+
+    n = x.size
+    outputs: dict[str, npt.NDArray[np.generic]] = {}
+    location = np.full((2, n), nodata_out)
+    location[0, inside] = range_index[inside]
+    location[1, inside] = azimuth_index[inside]
+    outputs[LOCATION] = to_int32(location)
+
+    if 'dhdx' in present:
+        slope = np.stack((values['dhdx'], values['dhdy'], np.full(n, -1.0)), axis=-1)
+        normal = -unit(slope)
+        with np.errstate(invalid='ignore'):
+            cross_direction = unit(cross(los, along))
+            cross_check = np.abs(np.arccos(dot(normal, cross_direction)) / DEG2RAD - 90.0)
+            well_posed = inside & (cross_check > DEGENERACY_LIMIT_DEG)
+        nz = normal[:, 2]
+        a_term = nz * los[:, 0] - normal[:, 0] * los[:, 2]
+        d_term = nz * los[:, 1] - normal[:, 1] * los[:, 2]
+        c_term = nz * along[:, 0] - normal[:, 0] * along[:, 2]
+        b_term = nz * along[:, 1] - normal[:, 1] * along[:, 2]
+        determinant = a_term * b_term - c_term * d_term
+        range_rate = dt / dr / 365.0 / 24.0 / 3600.0
+        azimuth_rate = dt / da_length / 365.0 / 24.0 / 3600.0
+        with np.errstate(divide='ignore', invalid='ignore'):
+            x1 = nz / range_rate * b_term / determinant
+            x2 = -nz / azimuth_rate * d_term / determinant
+            y1 = -nz / range_rate * c_term / determinant
+            y2 = nz / azimuth_rate * a_term / determinant
+        x3 = np.full(n, dr / dt * 365.0 * 24.0 * 3600.0 * 1)
+        y3 = da_length / dt * 365.0 * 24.0 * 3600.0 * 1
+        off2vel_x = np.full((3, n), nodata_out)
+        off2vel_y = np.full((3, n), nodata_out)
+        off2vel_x[0, well_posed] = x1[well_posed]
+        off2vel_x[1, well_posed] = x2[well_posed]
+        off2vel_y[0, well_posed] = y1[well_posed]
+        off2vel_y[1, well_posed] = y2[well_posed]
+        off2vel_x[2, inside] = x3[inside]
+        off2vel_y[2, inside] = y3[inside]
+        scale = np.full((2, n), nodata_out)
+        scale[0, inside] = (range_length / dr)[inside]
+        scale[1, inside] = (azimuth_length / da_length)[inside]
+
+        def slope_parallel_z(vx: FloatArray, vy: FloatArray) -> FloatArray:
+            with np.errstate(divide='ignore', invalid='ignore'):
+                return -(vx * normal[:, 0] + vy * normal[:, 1]) / normal[:, 2]
+
+        if 'vx' in present:
+            velocity = np.stack((values['vx'], values['vy'], slope_parallel_z(values['vx'], values['vy'])), axis=-1)
+            with np.errstate(invalid='ignore', divide='ignore'):
+                range_offset = dot(velocity, los) * dt / range_length / 365.0 / 24.0 / 3600.0 * 1
+                azimuth_offset = dot(velocity, along) * dt / azimuth_length / 365.0 / 24.0 / 3600.0 * 1
+            velocity_missing = _equals_nodata(values['vx'], context.vx_nodata)
+            offsets = np.full((2, n), nodata_out)
+            offsets[0] = np.where(velocity_missing, 0.0, std_round(range_offset))
+            offsets[1] = np.where(velocity_missing, 0.0, std_round(azimuth_offset))
+            offsets[:, ~inside] = nodata_out
+            outputs[OFFSET] = to_int32(offsets)
+            if include_diagnostics:
+                outputs[OFFSET_RANGE_UNROUNDED] = np.where(inside, range_offset, np.nan)
+                outputs[OFFSET_AZIMUTH_UNROUNDED] = np.where(inside, azimuth_offset, np.nan)
+
+        if 'srx' in present:
+            factor = search_range_scale(dt, settings)
+            lower, upper = settings.srs_min_search_m_per_yr, settings.srs_max_search_m_per_yr
+            search_x = np.minimum(np.maximum(values['srx'] * factor, lower), upper)
+            search_y = np.minimum(np.maximum(values['sry'] * factor, lower), upper)
+            first = np.stack((search_x, search_y, slope_parallel_z(search_x, search_y)), axis=-1)
+            second = np.stack((-search_x, search_y, slope_parallel_z(-search_x, search_y)), axis=-1)
+            with np.errstate(invalid='ignore', divide='ignore'):
+                range_1 = np.abs(std_round(dot(first, los) * dt / dr / 365.0 / 24.0 / 3600.0 * 1))
+                range_2 = np.abs(std_round(dot(second, los) * dt / dr / 365.0 / 24.0 / 3600.0 * 1))
+                azimuth_1 = np.abs(std_round(dot(first, along) * dt / azimuth_length / 365.0 / 24.0 / 3600.0 * 1))
+                azimuth_2 = np.abs(std_round(dot(second, along) * dt / azimuth_length / 365.0 / 24.0 / 3600.0 * 1))
+                search_range_range = np.where(range_2 > range_1, range_2, range_1)
+                search_range_azimuth = np.where(azimuth_2 > azimuth_1, azimuth_2, azimuth_1)
+            search_range_range = np.where(search_range_range == 0, 1.0, search_range_range)
+            search_range_azimuth = np.where(search_range_azimuth == 0, 1.0, search_range_azimuth)
+            masked = _equals_nodata(search_x, context.vx_nodata) | (search_x == 0)
+            search = np.full((2, n), nodata_out)
+            search[0] = np.where(masked, 0.0, search_range_range)
+            search[1] = np.where(masked, 0.0, search_range_azimuth)
+            search[:, ~inside] = nodata_out
+            outputs[SEARCH_RANGE] = to_int32(search)
+
+        outputs[OFF2VEL_X] = off2vel_x
+        outputs[OFF2VEL_Y] = off2vel_y
+        outputs[SCALE_FACTOR] = scale
+
+    chip_size_x0 = settings.chip_size_x0_m
+    for name, prefix in ((CHIP_SIZE_MIN, 'csmin'), (CHIP_SIZE_MAX, 'csmax')):
+        if f'{prefix}x' not in present:
+            continue
+        chip_x = values[f'{prefix}x']
+        chip_y = values[f'{prefix}y']
+        missing = _equals_nodata(chip_x, context.vx_nodata)
+        with np.errstate(invalid='ignore'):
+            chips = np.stack(
+                (
+                    to_int32(chip_x / chip_size_x0 * context.chip_pixels_range),
+                    to_int32(chip_y / chip_size_x0 * context.chip_pixels_azimuth),
+                )
+            )
+        chips[:, missing | ~inside] = settings.nodata_out
+        outputs[name] = chips
+    if 'ssm' in present:
+        mask = to_int32(values['ssm'])[None, :].copy()
+        mask[:, _equals_nodata(values['ssm'], context.vx_nodata) | ~inside] = settings.nodata_out
+        outputs[STABLE_SURFACE_MASK] = mask
+    if include_diagnostics:
+        outputs[NEWTON_ITERATIONS_USED] = np.full(n, solution.iterations)
+    return outputs
+
+
+def chip_size_pixels(chip_size_x0_m: float, ground_range_pixel_m: float, azimuth_pixel_m: float) -> tuple[int, int]:
+    """ChipSizeX0 in range and azimuth pixels, rounded up to a multiple of 4 (geogrid.cpp)."""
+    return (
+        int(math.ceil(chip_size_x0_m / ground_range_pixel_m / 4) * 4),
+        int(math.ceil(chip_size_x0_m / azimuth_pixel_m / 4) * 4),
+    )

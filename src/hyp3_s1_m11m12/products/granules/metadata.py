@@ -1,0 +1,218 @@
+"""The metadata of an ITS_LIVE V2 velocity granule that tells whether its M11/M12 carry the true repeat time.
+
+Only attributes and the first two x/y coordinates are read (and, on request, the M11/M12 values): a few tens of
+kilobytes of a granule of tens of megabytes. Local paths, http(s):// and s3:// URLs are read the same way, through
+h5py (see `remote`).
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.products.granules.remote import ReadStats, byte_source, is_remote, read_remote_hdf5
+
+
+IMG_PAIR_INFO = 'img_pair_info'
+MAPPING = 'mapping'
+MATRIX_NAMES = ('M11', 'M12')
+
+
+@dataclass(frozen=True)
+class MatrixAttributes:
+    """How one of M11/M12 is stored, and its dr_to_vr_factor."""
+
+    dtype: str
+    dr_to_vr_factor: float | None
+    scale_factor: float | None
+    add_offset: float | None
+    fill_value: float | None
+
+
+@dataclass(frozen=True)
+class GranuleGrid:
+    """The map grid: cell-centre coordinates of the first cell and the spacing (dy < 0 for north-up)."""
+
+    epsg: int | None
+    shape: tuple[int, int]
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+
+
+@dataclass(frozen=True)
+class GranuleMetadata:
+    location: str
+    date_dt_days: float | None
+    acquisition_date_img1: str | None
+    acquisition_date_img2: str | None
+    mission_img1: str | None
+    satellite_img1: str | None
+    mission_img2: str | None
+    satellite_img2: str | None
+    m11: MatrixAttributes | None
+    m12: MatrixAttributes | None
+    grid: GranuleGrid | None
+    # Median of |(M11, M12)| over valid cells; only when the values were read.
+    matrix_magnitude: float | None = None
+
+    @property
+    def has_matrices(self) -> bool:
+        return self.m11 is not None and self.m12 is not None
+
+    @property
+    def is_sentinel1(self) -> bool:
+        return self.mission_img1 == 'S' and (self.satellite_img1 or '').startswith('1')
+
+    @property
+    def platforms(self) -> str:
+        """E.g. 'S1A' or 'S1A+S1B'; '' when img_pair_info does not say."""
+        names = []
+        for mission, satellite in ((self.mission_img1, self.satellite_img1), (self.mission_img2, self.satellite_img2)):
+            name = f'{mission or ""}{satellite or ""}'
+            if name and name not in names:
+                names.append(name)
+        return '+'.join(names)
+
+
+def _value(attributes: Any, name: str) -> Any:
+    """A netCDF attribute as a Python scalar or str (netCDF stores scalars as 1-element arrays)."""
+    if name not in attributes:
+        return None
+    value = attributes[name]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode('utf-8', errors='replace')
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _float(attributes: Any, name: str) -> float | None:
+    value = _value(attributes, name)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(attributes: Any, name: str) -> str | None:
+    value = _value(attributes, name)
+    return None if value is None else str(value)
+
+
+def _matrix_attributes(dataset: h5py.Dataset) -> MatrixAttributes:
+    attributes = dataset.attrs
+    return MatrixAttributes(
+        dtype=str(dataset.dtype),
+        dr_to_vr_factor=_float(attributes, 'dr_to_vr_factor'),
+        scale_factor=_float(attributes, 'scale_factor'),
+        add_offset=_float(attributes, 'add_offset'),
+        fill_value=_float(attributes, '_FillValue'),
+    )
+
+
+def _grid(h5file: h5py.File) -> GranuleGrid | None:
+    if 'x' not in h5file or 'y' not in h5file:
+        return None
+    x_variable, y_variable = h5file['x'], h5file['y']
+    if x_variable.ndim != 1 or y_variable.ndim != 1 or x_variable.shape[0] < 2 or y_variable.shape[0] < 2:
+        return None
+    x = np.asarray(x_variable[:2], dtype=np.float64)
+    y = np.asarray(y_variable[:2], dtype=np.float64)
+    epsg = None
+    if MAPPING in h5file:
+        code = _float(h5file[MAPPING].attrs, 'spatial_epsg')
+        epsg = None if code is None else int(code)
+    return GranuleGrid(
+        epsg=epsg,
+        shape=(int(y_variable.shape[0]), int(x_variable.shape[0])),
+        x0=float(x[0]),
+        y0=float(y[0]),
+        dx=float(x[1] - x[0]),
+        dy=float(y[1] - y[0]),
+    )
+
+
+def _unpacked(dataset: h5py.Dataset, matrix: MatrixAttributes) -> np.ndarray:
+    raw = np.asarray(dataset[()])
+    values = raw.astype(np.float64)
+    if matrix.fill_value is not None:
+        values[raw == matrix.fill_value] = np.nan
+    if matrix.scale_factor is not None:
+        values *= matrix.scale_factor
+    if matrix.add_offset is not None:
+        values += matrix.add_offset
+    return values
+
+
+def extract_metadata(h5file: h5py.File, location: str, read_values: bool = False) -> GranuleMetadata:
+    """The metadata of an open granule; `read_values` also reads M11/M12 to measure their magnitude."""
+    pair = h5file[IMG_PAIR_INFO].attrs if IMG_PAIR_INFO in h5file else {}
+    matrices = {
+        name: _matrix_attributes(h5file[name])
+        for name in MATRIX_NAMES
+        if name in h5file and isinstance(h5file[name], h5py.Dataset)
+    }
+    magnitude = None
+    if read_values and len(matrices) == 2:
+        m11 = _unpacked(h5file['M11'], matrices['M11'])
+        m12 = _unpacked(h5file['M12'], matrices['M12'])
+        norm = np.hypot(m11, m12)
+        norm = norm[np.isfinite(norm)]
+        magnitude = float(np.median(norm)) if norm.size else None
+    return GranuleMetadata(
+        location=location,
+        date_dt_days=_float(pair, 'date_dt'),
+        acquisition_date_img1=_text(pair, 'acquisition_date_img1'),
+        acquisition_date_img2=_text(pair, 'acquisition_date_img2'),
+        mission_img1=_text(pair, 'mission_img1'),
+        satellite_img1=_text(pair, 'satellite_img1'),
+        mission_img2=_text(pair, 'mission_img2'),
+        satellite_img2=_text(pair, 'satellite_img2'),
+        m11=matrices.get('M11'),
+        m12=matrices.get('M12'),
+        grid=_grid(h5file),
+        matrix_magnitude=magnitude,
+    )
+
+
+def read_granule_metadata(
+    location: str,
+    *,
+    s3_client: Callable[[], object],
+    read_values: bool = False,
+    stats: ReadStats | None = None,
+) -> GranuleMetadata:
+    """Read the metadata of a granule at a local path or an http(s):// or s3:// URL.
+
+    `s3_client` is called (once per s3:// granule) for the client to use; share one across threads.
+
+    Raises:
+        ProductError: the granule does not exist, cannot be fetched, or is not a readable NetCDF-4 file.
+    """
+    stats = stats if stats is not None else ReadStats()
+    if is_remote(location) or '://' in location:
+        source = byte_source(location, s3_client)
+        return read_remote_hdf5(source, lambda h5file: extract_metadata(h5file, location, read_values), stats)
+
+    path = Path(location)
+    if not path.is_file():
+        raise ProductError(f'{location} does not exist or is not a file')
+    try:
+        with h5py.File(path, 'r', locking=False) as h5file:
+            return extract_metadata(h5file, location, read_values)
+    except OSError as error:
+        raise ProductError(
+            f'{location} is not a readable NetCDF-4 file ({error}); it is truncated or not a granule, download it again'
+        ) from error

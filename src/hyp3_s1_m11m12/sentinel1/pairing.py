@@ -1,0 +1,120 @@
+"""The true repeat time dt of a pair: secondary minus reference sensing start over the same ground.
+
+Bursts are matched by ESA burst id, or, for annotation without ids (IPF < 3.40), by their time since the
+ascending node (azimuthAnxTime), which is the same for the same burst of every pass of a track. dt is the
+difference of the sensing starts of the first common burst. The plain difference of the two products' starts
+(what Geogrid's repeatTime gets from two ISCE2 products) is kept too, with a warning when the two disagree.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from hyp3_s1_m11m12.errors import InvalidGranuleError
+from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition
+from hyp3_s1_m11m12.sentinel1.annotation import Burst
+
+
+log = logging.getLogger(__name__)
+
+BURST_CYCLE_S = 2.758273  # ESA's T_beam: bursts of one swath are this far apart along the orbit
+PRODUCT_DT_TOLERANCE_S = 0.1
+MINIMUM_DT_S = 1.0  # anything shorter is the same acquisition
+
+
+@dataclass(frozen=True, eq=False)
+class RepeatTime:
+    dt_seconds: float  # secondary minus reference start of the first common burst
+    product_dt_seconds: float  # secondary minus reference merged sensing start
+    reference: Acquisition
+    secondary: Acquisition
+    swapped: bool  # the given reference was the later acquisition
+    matched_burst_id: str | None  # id of the first common burst (None when matched by time since the node)
+
+    @property
+    def dt_days(self) -> float:
+        return self.dt_seconds / 86400.0
+
+
+def _polarization_mode(acquisition: Acquisition) -> str:
+    return 'H' if acquisition.polarization.upper().startswith('H') else 'V'
+
+
+def _match_by_id(reference: Acquisition, secondary: Acquisition) -> list[tuple[Burst, Burst]]:
+    by_id = {burst.burst_id: burst for burst in secondary.bursts}
+    return [(burst, by_id[burst.burst_id]) for burst in reference.bursts if burst.burst_id in by_id]
+
+
+def _match_by_anx_time(reference: Acquisition, secondary: Acquisition) -> list[tuple[Burst, Burst]]:
+    pairs = []
+    for burst in reference.bursts:
+        if burst.azimuth_anx_time_s is None:
+            continue
+        candidates = [
+            other
+            for other in secondary.bursts
+            if other.swath == burst.swath
+            and other.azimuth_anx_time_s is not None
+            and abs(other.azimuth_anx_time_s - burst.azimuth_anx_time_s) < BURST_CYCLE_S / 2
+        ]
+        if candidates:
+            assert burst.azimuth_anx_time_s is not None
+            anx = burst.azimuth_anx_time_s
+            pairs.append((burst, min(candidates, key=lambda other: abs((other.azimuth_anx_time_s or 0.0) - anx))))
+    return pairs
+
+
+def repeat_time(reference: Acquisition, secondary: Acquisition) -> RepeatTime:
+    """dt of a pair of the same pass (same track, swaths and polarisation mode); a later reference is swapped.
+
+    Raises:
+        InvalidGranuleError: another track, other swaths or polarisation mode, no common burst, or dt = 0.
+    """
+    if reference.relative_orbit != secondary.relative_orbit or reference.ascending != secondary.ascending:
+        raise InvalidGranuleError(
+            f'{reference.granule} (relative orbit {reference.relative_orbit}) and {secondary.granule} (relative '
+            f'orbit {secondary.relative_orbit}) are not on the same track; pair acquisitions of one relative orbit'
+        )
+    if reference.swaths != secondary.swaths:
+        raise InvalidGranuleError(
+            f'{reference.granule} uses swaths {", ".join(reference.swaths)} and {secondary.granule} uses '
+            f'{", ".join(secondary.swaths)}; use the same swaths for both'
+        )
+    if _polarization_mode(reference) != _polarization_mode(secondary):
+        raise InvalidGranuleError(
+            f'{reference.granule} ({reference.polarization}) and {secondary.granule} ({secondary.polarization}) have '
+            'different polarisation modes; pair VV/VH with VV/VH or HH/HV with HH/HV'
+        )
+    swapped = secondary.sensing_start < reference.sensing_start
+    if swapped:
+        log.info(f'{reference.granule} is later than {secondary.granule}: using the earlier one as the reference')
+        reference, secondary = secondary, reference
+
+    with_ids = all(burst.burst_id is not None for burst in (*reference.bursts, *secondary.bursts))
+    pairs = _match_by_id(reference, secondary) if with_ids else _match_by_anx_time(reference, secondary)
+    if not pairs:
+        raise InvalidGranuleError(
+            f'{reference.granule} and {secondary.granule} have no burst in common (matched by '
+            f'{"burst id" if with_ids else "time since the ascending node"}); pair acquisitions over the same ground'
+        )
+    first_reference, first_secondary = min(pairs, key=lambda pair: pair[0].sensing_start)
+    dt = (first_secondary.sensing_start - first_reference.sensing_start).total_seconds()
+    product_dt = (secondary.sensing_start - reference.sensing_start).total_seconds()
+    if abs(dt) < MINIMUM_DT_S or abs(product_dt) < MINIMUM_DT_S:
+        raise InvalidGranuleError(
+            f'{reference.granule} and {secondary.granule} are the same acquisition (dt = {dt} s); give a secondary '
+            'from another pass'
+        )
+    if abs(dt - product_dt) > PRODUCT_DT_TOLERANCE_S:
+        log.warning(
+            f'dt over the first common burst ({dt:.6f} s) differs from the difference of the product start times '
+            f'({product_dt:.6f} s) by {dt - product_dt:.3f} s: the products start on different bursts; using '
+            f'{dt:.6f} s'
+        )
+    return RepeatTime(
+        dt_seconds=dt,
+        product_dt_seconds=product_dt,
+        reference=reference,
+        secondary=secondary,
+        swapped=swapped,
+        matched_burst_id=first_reference.burst_id if with_ids else None,
+    )
