@@ -26,7 +26,7 @@ def job() -> dict[str, Any]:
 def test_layout(job: dict[str, Any]) -> None:
     assert set(job) == {'required_parameters', 'parameters', 'cost_profiles', 'validators', 'steps'}
     assert job['required_parameters'] == ['reference', 'secondary']
-    assert set(job['parameters']) == {'reference', 'secondary', 'buffer', 'parameter_file', 'bucket_prefix'}
+    assert set(job['parameters']) == {'reference', 'secondary', 'buffer', 'parameter_file'}
     assert job['cost_profiles']['DEFAULT']['cost'] > 0
     (step,) = job['steps']
     assert {'name', 'image', 'command', 'timeout', 'compute_environment', 'vcpu', 'memory', 'secrets'} <= set(step)
@@ -64,7 +64,7 @@ def workflow_arguments(job: dict[str, Any]) -> list[str]:
             substituted.append('hyp3-content-bucket')
         elif item.startswith('Ref::'):
             name = item.removeprefix('Ref::')
-            if name in ('job_id', 'bucket_prefix'):
+            if name in ('job_id', 'bucket_prefix'):  # set by HyP3 for every job
                 substituted.append('0b3a1f5e-job-id')
                 continue
             parameter = job['parameters'][name]

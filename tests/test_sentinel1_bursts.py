@@ -1,8 +1,8 @@
 """Burst granules: asf_search against a local HTTPS stand-in for CMR, and ASF's burst XML from a local server."""
 
+import ipaddress
 import json
-import subprocess
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs
 
 import pytest
@@ -22,14 +22,35 @@ TOKEN = 'burst-token'
 
 @pytest.fixture(scope='module')
 def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with `cryptography` (a moto dependency), not the openssl CLI."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, '127.0.0.1')])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     folder = tmp_path_factory.mktemp('tls')
-    key, cert = folder / 'key.pem', folder / 'cert.pem'
-    subprocess.run(
-        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', str(key), '-out', str(cert),
-         '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    key_path, cert_path = folder / 'key.pem', folder / 'cert.pem'
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
 
 
 def burst_xml(s1_dir, swath: str = 'IW2', polarization: str = 'VV') -> bytes:

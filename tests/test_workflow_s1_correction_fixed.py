@@ -247,6 +247,7 @@ BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], type[UserFacingError], str]] = {
     'zero dt': ({'dt_seconds': 0.0}, GeogridInputError, 'not a positive number'),
     'negative dt': ({'dt_seconds': -86400.0}, GeogridInputError, 'not a positive number'),
     'secondary before reference': ({'secondary_sensing_start': '2024-12-29T03:18:00Z'}, GeogridInputError, 'positive'),
+    'unparsable sensing start': ({'secondary_sensing_start': 'next week'}, GeogridInputError, 'not an ISO-8601'),
     'negative buffer': ({'dt_seconds': 86400.0, 'buffer': -1}, GeogridInputError, 'buffer'),
     'unknown dtype': ({'dt_seconds': 86400.0, 'm11m12_dtype': 'float64'}, ProductError, 'int16, float32'),
     'unknown engine': ({'dt_seconds': 86400.0, 'engine': 'gamma'}, GeogridInputError, 'unknown Geogrid engine'),

@@ -3,10 +3,15 @@
 They perform, node by node, exactly the floating-point operations of the numpy implementations in orbit.py and
 zero_doppler.py (which follow ISCE2's orbitHermite.c, latlon.F and geogrid.cpp), so their results are
 bit-identical to them; the tests check that. numba is optional: without it, `AVAILABLE` is False and callers use
-the numpy versions. The kernels release the GIL, so a thread pool runs them on every core.
+the numpy versions. The kernels release the GIL, so a thread pool runs them on every core. numba is imported (and
+the kernels compiled, or loaded from numba's cache) on first use only.
 """
 
+import functools
+import importlib.util
 import math
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,12 +21,7 @@ from hyp3_s1_m11m12.constants import WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJO
 
 FloatArray = npt.NDArray[np.float64]
 
-try:
-    import numba
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - numba is an optional accelerator
-    AVAILABLE = False
+AVAILABLE = importlib.util.find_spec('numba') is not None
 
 OK = 0
 OUTSIDE_ORBIT = 1
@@ -30,43 +30,52 @@ SEMI_MAJOR = WGS84_SEMI_MAJOR_AXIS_M
 E2 = WGS84_ECCENTRICITY_SQUARED
 
 
-def _jit(function):  # type: ignore[no-untyped-def]
-    if not AVAILABLE:
-        return function
-    return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy')(function)
+def hermite_tables(node_t):
+    """Node-only terms of orbitHermite.c for every run of four vectors: t_i - t_k, 1/(t_i - t_k), their sums.
+
+    They are computed exactly as orbitHermite.c computes them on each call, so tabulating them changes no bit.
+    """
+    runs = node_t.shape[0] - 3
+    gaps = np.zeros((runs, 4, 4))
+    inverse_gaps = np.zeros((runs, 4, 4))
+    inverse_gap_sums = np.zeros((runs, 4))
+    for start in range(runs):
+        for i in range(4):
+            total = 0.0
+            for j in range(4):
+                if i != j:
+                    gaps[start, i, j] = node_t[start + i] - node_t[start + j]
+                    inverse_gaps[start, i, j] = 1.0 / gaps[start, i, j]
+                    total += inverse_gaps[start, i, j]
+            inverse_gap_sums[start, i] = total
+    return gaps, inverse_gaps, inverse_gap_sums
 
 
-@_jit
-def _hermite(node_t, node_x, node_v, time, position, velocity):  # type: ignore[no-untyped-def]
-    """orbitHermite.c at one time, with interpolateWGS84Orbit's choice of the four vectors; returns 1 outside."""
+def _hermite(node_t, node_x, node_v, tables, time, position, velocity, scratch):
+    """orbitHermite.c at one time, with interpolateWGS84Orbit's choice of the four vectors; returns 1 outside.
+
+    `tables` come from hermite_tables; `scratch` is a (7, 4) work array (no allocation per call).
+    """
+    gaps, inverse_gaps, inverse_gap_sums = tables
     count = node_t.shape[0]
-    first = 0
-    while first < count and node_t[first] < time:
-        first += 1
-    first -= 2
-    if first < 0:
-        first = 0
-    if first > count - 4:
-        first = count - 4
-    t = node_t[first : first + 4]
-    offset = np.empty(4)
-    inverse_gap_sum = np.empty(4)
-    f0 = np.empty(4)
-    basis = np.empty(4)
-    basis_rate = np.empty(4)
+    first = np.searchsorted(node_t, time) - 2  # first index with t_i >= time, minus 2
+    first = max(first, 0)
+    first = min(first, count - 4)
+    offset = scratch[0]
+    basis = scratch[1]
+    basis_rate = scratch[2]
+    ratio = scratch[3:7]  # (time - t_k) / (t_i - t_k), which orbitHermite.c recomputes (identically) in each product
     for i in range(4):
-        offset[i] = time - t[i]
-        total = 0.0
-        for j in range(4):
-            if i != j:
-                total += 1.0 / (t[i] - t[j])
-        inverse_gap_sum[i] = total
-        f0[i] = 1.0 - 2.0 * offset[i] * total
+        offset[i] = time - node_t[first + i]
+    for i in range(4):
+        for k in range(4):
+            if k != i:
+                ratio[i, k] = offset[k] / gaps[first, i, k]
     for i in range(4):
         product = 1.0
         for k in range(4):
             if k != i:
-                product *= offset[k] / (t[i] - t[k])
+                product *= ratio[i, k]
         basis[i] = product
         total = 0.0
         for j in range(4):
@@ -75,33 +84,35 @@ def _hermite(node_t, node_x, node_v, time, position, velocity):  # type: ignore[
             product = 1.0
             for k in range(4):
                 if k != i and k != j:
-                    product *= offset[k] / (t[i] - t[k])
-            total += 1.0 / (t[i] - t[j]) * product
+                    product *= ratio[i, k]
+            total += inverse_gaps[first, i, j] * product
         basis_rate[i] = total
     for axis in range(3):
         position[axis] = 0.0
         velocity[axis] = 0.0
     for i in range(4):
+        f0 = 1.0 - 2.0 * offset[i] * inverse_gap_sums[first, i]
         g1 = basis[i] + 2.0 * offset[i] * basis_rate[i]
-        g0 = 2.0 * (f0[i] * basis_rate[i] - basis[i] * inverse_gap_sum[i])
+        g0 = 2.0 * (f0 * basis_rate[i] - basis[i] * inverse_gap_sums[first, i])
         for axis in range(3):
             x = node_x[first + i, axis]
             v = node_v[first + i, axis]
-            position[axis] += (x * f0[i] + v * offset[i]) * basis[i] * basis[i]
+            position[axis] += (x * f0 + v * offset[i]) * basis[i] * basis[i]
             velocity[axis] += (x * g0 + v * g1) * basis[i]
     if time < node_t[0] or time > node_t[count - 1] or not math.isfinite(time):
         return OUTSIDE_ORBIT
     return OK
 
 
-@_jit
-def geo2rdr_kernel(  # type: ignore[no-untyped-def]
+def geo2rdr_kernel(
     node_t, node_x, node_v, targets, initial_time, max_iterations, stop_at_fixed_point, times, ranges, looks, status
 ):
     """zero_doppler.geo2rdr for each target (same steps, same stopping rule); fills times, ranges, looks, status."""
     start_position = np.empty(3)
     start_velocity = np.empty(3)
-    start_status = _hermite(node_t, node_x, node_v, initial_time, start_position, start_velocity)
+    scratch = np.empty((7, 4))
+    tables = hermite_tables(node_t)
+    start_status = _hermite(node_t, node_x, node_v, tables, initial_time, start_position, start_velocity, scratch)
     position = np.empty(3)
     velocity = np.empty(3)
     look = np.empty(3)
@@ -145,7 +156,7 @@ def geo2rdr_kernel(  # type: ignore[no-untyped-def]
             time = updated
             final_time = updated
             final_range = slant_range
-            if _hermite(node_t, node_x, node_v, time, position, velocity) != OK:
+            if _hermite(node_t, node_x, node_v, tables, time, position, velocity, scratch) != OK:
                 status[n] = OUTSIDE_ORBIT
         times[n] = final_time
         ranges[n] = final_range
@@ -153,8 +164,7 @@ def geo2rdr_kernel(  # type: ignore[no-untyped-def]
             looks[n, axis] = look[axis]
 
 
-@_jit
-def _ecef_to_llh(x, y, z):  # type: ignore[no-untyped-def]
+def _ecef_to_llh(x, y, z):
     e4 = E2 * E2
     xy_squared = x * x + y * y
     a_squared = SEMI_MAJOR * SEMI_MAJOR
@@ -171,8 +181,7 @@ def _ecef_to_llh(x, y, z):  # type: ignore[no-untyped-def]
     return math.atan2(z, d), math.atan2(y, x), (k + E2 - 1.0) * math.sqrt(d * d + z * z) / k
 
 
-@_jit
-def _llh_to_ecef(lat, lon, height):  # type: ignore[no-untyped-def]
+def _llh_to_ecef(lat, lon, height):
     sin_lat = math.sin(lat)
     cos_lat = math.cos(lat)
     radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
@@ -183,9 +192,20 @@ def _llh_to_ecef(lat, lon, height):  # type: ignore[no-untyped-def]
     )
 
 
-@_jit
-def topo_kernel(  # type: ignore[no-untyped-def]
-    node_t, node_x, node_v, times, ranges, heights, look_side, max_iterations, stop_at_fixed_point, targets, lat, lon, status
+def topo_kernel(
+    node_t,
+    node_x,
+    node_v,
+    times,
+    ranges,
+    heights,
+    look_side,
+    max_iterations,
+    stop_at_fixed_point,
+    targets,
+    lat,
+    lon,
+    status,
 ):
     """zero_doppler.rdr2geo_tcn with the satellite state interpolated at each node's time (geogrid.cpp's step 2.7)."""
     semi_minor = SEMI_MAJOR * math.sqrt(1.0 - E2)
@@ -195,8 +215,10 @@ def topo_kernel(  # type: ignore[no-untyped-def]
     cross_track = np.empty(3)
     along = np.empty(3)
     direction = np.empty(3)
+    scratch = np.empty((7, 4))
+    tables = hermite_tables(node_t)
     for n in range(times.shape[0]):
-        status[n] = _hermite(node_t, node_x, node_v, times[n], position, velocity)
+        status[n] = _hermite(node_t, node_x, node_v, tables, times[n], position, velocity, scratch)
         distance = math.sqrt(position[0] * position[0] + position[1] * position[1] + position[2] * position[2])
         sx = position[0] / SEMI_MAJOR
         sy = position[1] / SEMI_MAJOR
@@ -250,3 +272,20 @@ def topo_kernel(  # type: ignore[no-untyped-def]
         targets[n, 2] = tz
         lat[n] = point_lat
         lon[n] = point_lon
+
+
+@functools.cache
+def compiled() -> Any:
+    """The kernels compiled with numba (no fast-math: IEEE operations in source order, as the C/Fortran code)."""
+    import numba
+
+    def jit(function: Any) -> Any:
+        return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy')(function)
+
+    # Module-level names are resolved at compile time, so the helpers are compiled and bound here first.
+    global hermite_tables, _hermite, _ecef_to_llh, _llh_to_ecef
+    hermite_tables = jit(hermite_tables)
+    _hermite = jit(_hermite)
+    _ecef_to_llh = jit(_ecef_to_llh)
+    _llh_to_ecef = jit(_llh_to_ecef)
+    return SimpleNamespace(geo2rdr=jit(geo2rdr_kernel), topo=jit(topo_kernel))

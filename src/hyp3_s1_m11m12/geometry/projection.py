@@ -34,6 +34,16 @@ def _transformers(epsg: int) -> tuple[pyproj.Transformer, pyproj.Transformer]:
     return cache[epsg]
 
 
+def _transform(transformer: pyproj.Transformer, a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    first = np.asarray(a, dtype=np.float64)
+    second = np.asarray(b, dtype=np.float64)
+    if first.size == 1 and second.size == 1:  # pyproj's one-point path wants Python floats
+        one, two = transformer.transform(float(first.reshape(-1)[0]), float(second.reshape(-1)[0]))
+        return np.full(first.shape, one, dtype=np.float64), np.full(second.shape, two, dtype=np.float64)
+    one, two = transformer.transform(first, second)
+    return np.asarray(one, dtype=np.float64), np.asarray(two, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class MapProjection:
     """A projected CRS identified by its EPSG code."""
@@ -43,14 +53,13 @@ class MapProjection:
     def to_geographic(self, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Map (easting, northing) to (latitude, longitude) in degrees."""
         to_geographic, _ = _transformers(self.epsg)
-        lon, lat = to_geographic.transform(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
-        return np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+        lon, lat = _transform(to_geographic, x, y)
+        return lat, lon
 
     def to_map(self, lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """(latitude, longitude) in degrees to map (easting, northing)."""
         _, to_map = _transformers(self.epsg)
-        x, y = to_map.transform(np.asarray(lon_deg, dtype=np.float64), np.asarray(lat_deg, dtype=np.float64))
-        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        return _transform(to_map, lon_deg, lat_deg)
 
 
 def is_projected_epsg(epsg: int) -> bool:

@@ -90,7 +90,7 @@ def geo2rdr(
         ranges = np.empty(count)
         looks = np.empty((count, 3))
         status = np.zeros(count, dtype=np.int8)
-        kernels.geo2rdr_kernel(
+        kernels.compiled().geo2rdr(
             orbit.times_s,
             orbit.positions_m,
             orbit.velocities_m_s,
@@ -275,7 +275,7 @@ def topo_at(
         lat = np.empty(count)
         lon = np.empty(count)
         status = np.zeros(count, dtype=np.int8)
-        kernels.topo_kernel(
+        kernels.compiled().topo(
             orbit.times_s,
             orbit.positions_m,
             orbit.velocities_m_s,
@@ -290,9 +290,16 @@ def topo_at(
             lon,
             status,
         )
-        return Rdr2GeoSolution(target_ecef_m=targets, lat_rad=lat, lon_rad=lon, unconstrained_height_m=np.full(count, np.nan))
+        return Rdr2GeoSolution(
+            target_ecef_m=targets, lat_rad=lat, lon_rad=lon, unconstrained_height_m=np.full(count, np.nan)
+        )
     position, velocity = orbit.interpolate(times)
     return rdr2geo_tcn(
-        position, velocity, slant_range_m, height_m, look_side, max_iterations=max_iterations,
+        position,
+        velocity,
+        slant_range_m,
+        height_m,
+        look_side,
+        max_iterations=max_iterations,
         stop_at_fixed_point=stop_at_fixed_point,
     )

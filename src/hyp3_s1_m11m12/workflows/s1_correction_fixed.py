@@ -26,7 +26,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     write_conversion_matrices,
 )
 from hyp3_s1_m11m12.products.quicklook import QUICKLOOK_FILE_NAME, write_quicklook
-from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
+from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition, open_acquisition
 from hyp3_s1_m11m12.sentinel1.pairing import repeat_time
 from hyp3_s1_m11m12.timeutil import format_utc, parse_utc
 from hyp3_s1_m11m12.workflows.cli import add_upload_arguments, exit_on_user_error, new_parser, nullable_string
@@ -199,6 +199,52 @@ def _count_given(*values: object) -> int:
     return sum(value is not None for value in values)
 
 
+@dataclass(frozen=True)
+class _Timing:
+    reference: Acquisition  # the older acquisition of the pair
+    dt_seconds: float
+    secondary_id: str | None
+    secondary_sensing_start: datetime | None
+
+
+def _repeat_time(
+    reference: Acquisition,
+    secondary: str | Path | None,
+    secondary_sensing_start: datetime | str | None,
+    dt_seconds: float | None,
+    work_dir: Path,
+) -> _Timing:
+    """dt from whichever of the three was given, logged in seconds and days with where it came from."""
+    if secondary is not None:
+        # Only the secondary's timing is needed: its own annotation is enough, no orbit file is fetched.
+        pair = repeat_time(reference, open_acquisition(secondary, orbit='annotation', work_dir=work_dir))
+        if pair.swapped:
+            log.info('The given secondary is the older acquisition: %s is the reference', pair.reference.granule)
+        log_repeat_time(
+            pair.dt_seconds, f'secondary {pair.secondary.granule}, first common burst {pair.matched_burst_id}'
+        )
+        return _Timing(pair.reference, pair.dt_seconds, pair.secondary.granule, pair.secondary.sensing_start)
+    if secondary_sensing_start is not None:
+        if isinstance(secondary_sensing_start, str):
+            try:
+                secondary_sensing_start = parse_utc(secondary_sensing_start)
+            except ValueError:
+                raise GeogridInputError(
+                    f'the secondary sensing start {secondary_sensing_start!r} is not an ISO-8601 UTC time; '
+                    'give it as e.g. 2021-04-13T05:26:22.032990Z'
+                ) from None
+        dt = (secondary_sensing_start - reference.sensing_start).total_seconds()
+        log_repeat_time(
+            dt,
+            f'secondary sensing start {format_utc(secondary_sensing_start)} minus reference sensing start '
+            f'{format_utc(reference.sensing_start)}',
+        )
+        return _Timing(reference, dt, None, secondary_sensing_start)
+    assert dt_seconds is not None
+    log_repeat_time(float(dt_seconds), 'given directly')
+    return _Timing(reference, float(dt_seconds), None, None)
+
+
 def s1_correction_fixed(
     reference: str | Path,
     *,
@@ -246,51 +292,19 @@ def s1_correction_fixed(
     with tempfile.TemporaryDirectory(prefix='s1_correction_fixed-') as work:
         work_dir = Path(work)
         reference_acquisition = open_acquisition(reference, orbit=orbit_choice, work_dir=work_dir)
-        secondary_id: str | None = None
-        secondary_start: datetime | None = None
-        if secondary is not None:
-            # Only the secondary's timing is needed: its own annotation is enough, no orbit file is fetched.
-            secondary_acquisition = open_acquisition(secondary, orbit='annotation', work_dir=work_dir)
-            pair = repeat_time(reference_acquisition, secondary_acquisition)
-            reference_acquisition, secondary_acquisition = pair.reference, pair.secondary
-            if pair.swapped:
-                log.info(
-                    'The secondary %s is older than the reference: swapped them, %s is the reference',
-                    secondary_acquisition.granule,
-                    reference_acquisition.granule,
-                )
-            dt = pair.dt_seconds
-            secondary_id = secondary_acquisition.granule
-            secondary_start = secondary_acquisition.sensing_start
-            source = f'secondary {secondary_id}, first common burst {pair.matched_burst_id}'
-        elif secondary_sensing_start is not None:
-            secondary_start = (
-                parse_utc(secondary_sensing_start)
-                if isinstance(secondary_sensing_start, str)
-                else secondary_sensing_start
-            )
-            dt = (secondary_start - reference_acquisition.sensing_start).total_seconds()
-            source = (
-                f'secondary sensing start {format_utc(secondary_start)} minus reference sensing start '
-                f'{format_utc(reference_acquisition.sensing_start)}'
-            )
-        else:
-            assert dt_seconds is not None
-            dt = float(dt_seconds)
-            source = 'given on the command line'
-        log_repeat_time(dt, source)
-        check_dt(dt)
-
+        timing = _repeat_time(reference_acquisition, secondary, secondary_sensing_start, dt_seconds, work_dir)
+        check_dt(timing.dt_seconds)
+        reference_acquisition = timing.reference
         radar = reference_acquisition.radar_geometry(buffer)
         parameter_set = find_parameter_set(parameter_file, reference_acquisition.footprint_lonlat())
         return correction_from_radar_geometry(
             radar,
-            dt_seconds=dt,
+            dt_seconds=timing.dt_seconds,
             parameter_set=parameter_set,
             reference_id=reference_acquisition.granule,
-            secondary_id=secondary_id,
+            secondary_id=timing.secondary_id,
             reference_sensing_start=reference_acquisition.sensing_start,
-            secondary_sensing_start=secondary_start,
+            secondary_sensing_start=timing.secondary_sensing_start,
             engine=engine,
             m11m12_dtype=m11m12_dtype,
             output_dir=output_dir,
