@@ -12,7 +12,6 @@ from hyp3_s1_m11m12.geogrid.spec import load_spec
 
 
 pytestmark = pytest.mark.golden
-RUNS = ('true_dt', 'spoofed_dt')
 FLOAT_RELATIVE_TOLERANCE = 1e-9
 
 
@@ -43,11 +42,14 @@ def assert_band_parity(name: str, expected: np.ndarray, actual: np.ndarray) -> N
             assert difference <= FLOAT_RELATIVE_TOLERANCE * scale, f'{name} band {band + 1}: {difference / scale:.2e}'
 
 
-@pytest.mark.parametrize('run', RUNS)
+@pytest.mark.parametrize(
+    ('run', 'compiled'),
+    [('true_dt', None), ('spoofed_dt', None), pytest.param('true_dt', False, id='true_dt-numpy-only')],
+)
 @pytest.mark.parametrize('case', golden_cases())
-def test_numpy_engine_matches_golden(golden_dir: Path, case: str, run: str) -> None:
+def test_numpy_engine_matches_golden(golden_dir: Path, case: str, run: str, compiled: bool | None) -> None:
     spec = load_spec(golden_dir / case / 'inputs' / 'spec.json')
-    arrays = compute_numpy_geogrid(spec.radar, spec.runs[run], spec.rasters, spec.settings)
+    arrays = compute_numpy_geogrid(spec.radar, spec.runs[run], spec.rasters, spec.settings, compiled=compiled)
     window = arrays.plan.window
     state = spec.expected_state
     assert (window.p_off, window.l_off, window.p_count, window.l_count) == (

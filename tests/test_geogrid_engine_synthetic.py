@@ -195,3 +195,24 @@ def test_bad_inputs(radar: RadarGeometry, rasters: ParameterRasters, tmp_path: P
     with pytest.raises(GeogridInputError, match=message):
         run_numpy_geogrid(radar, dt, ParameterRasters(dem=dem, vx=vx, vy=vy), output)
     assert list(output.iterdir()) == []
+
+
+def test_an_error_mid_run_leaves_nothing_behind(
+    radar: RadarGeometry, rasters: ParameterRasters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyp3_s1_m11m12.geogrid import nodes, numpy_engine
+
+    calls = []
+    original = nodes.compute_nodes
+
+    def failing_on_the_second_block(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OrbitError('the orbit ends here')
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nodes, 'compute_nodes', failing_on_the_second_block)
+    monkeypatch.setattr(numpy_engine, 'BLOCK_NODES', 40)  # one row per block
+    with pytest.raises(OrbitError, match='the orbit ends here'):
+        run_numpy_geogrid(radar, DT_12_DAYS_S, rasters, tmp_path)
+    assert list(tmp_path.iterdir()) == []

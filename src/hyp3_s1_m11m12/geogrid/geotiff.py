@@ -54,6 +54,8 @@ class GeogridTiff:
             for index in range(data.shape[0]):
                 band = self.dataset.GetRasterBand(index + 1)
                 band.WriteArray(np.ascontiguousarray(data[index], dtype=self.dtype), 0, first_row)
+            # Hand the rows to the file now: GDAL's block cache (5% of RAM by default) would otherwise hold them all.
+            self.dataset.FlushCache()
         except RuntimeError as error:
             raise ProductError(f'cannot write {self.path}: {error}; check free space') from None
 

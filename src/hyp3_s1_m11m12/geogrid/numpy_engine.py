@@ -166,11 +166,11 @@ def iterate_blocks(
     opened: OpenRasters,
     include_diagnostics: bool = False,
     workers: int | None = None,
-    block_nodes: int = BLOCK_NODES,
+    block_nodes: int | None = None,
 ) -> Iterator[tuple[int, dict[str, npt.NDArray[np.generic]]]]:
     """(first row, outputs of shape (bands, rows, p_count)) for consecutive row blocks, in order."""
     window = plan.window
-    rows_per_block = max(1, block_nodes // window.p_count)
+    rows_per_block = max(1, (block_nodes or BLOCK_NODES) // window.p_count)
     workers = workers or min(os.cpu_count() or 1, 8)
     starts = range(0, window.l_count, rows_per_block)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='geogrid') as pool:

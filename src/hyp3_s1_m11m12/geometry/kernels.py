@@ -10,6 +10,7 @@ the kernels compiled, or loaded from numba's cache) on first use only.
 import functools
 import importlib.util
 import math
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,6 +26,7 @@ AVAILABLE = importlib.util.find_spec('numba') is not None
 
 OK = 0
 OUTSIDE_ORBIT = 1
+CYCLE_HISTORY = 16  # longest period of the converged Newton iteration detected (periods up to ~10 occur)
 
 SEMI_MAJOR = WGS84_SEMI_MAJOR_AXIS_M
 E2 = WGS84_ECCENTRICITY_SQUARED
@@ -99,7 +101,7 @@ def _hermite(node_t, node_x, node_v, tables, time, position, velocity, scratch):
             v = node_v[first + i, axis]
             position[axis] += (x * f0 + v * offset[i]) * basis[i] * basis[i]
             velocity[axis] += (x * g0 + v * g1) * basis[i]
-    if time < node_t[0] or time > node_t[count - 1] or not math.isfinite(time):
+    if time < node_t[0] or time > node_t[count - 1]:  # False for NaN, as in ISCE2
         return OUTSIDE_ORBIT
     return OK
 
@@ -107,7 +109,14 @@ def _hermite(node_t, node_x, node_v, tables, time, position, velocity, scratch):
 def geo2rdr_kernel(
     node_t, node_x, node_v, targets, initial_time, max_iterations, stop_at_fixed_point, times, ranges, looks, status
 ):
-    """zero_doppler.geo2rdr for each target (same steps, same stopping rule); fills times, ranges, looks, status."""
+    """zero_doppler.geo2rdr for each target; fills times, ranges, looks, status.
+
+    The iteration's state is the time alone (position and velocity are functions of it), so once a time repeats
+    one seen p steps earlier the sequence is periodic with period p. Near convergence rounding makes most targets
+    settle on a fixed point (p = 1) but some on cycles of up to ~10 neighbouring doubles; with
+    `stop_at_fixed_point` the kernel detects any period up to CYCLE_HISTORY and reads the state the full count of
+    steps would end in from its history, which is bit-identical to running them.
+    """
     start_position = np.empty(3)
     start_velocity = np.empty(3)
     scratch = np.empty((7, 4))
@@ -116,15 +125,15 @@ def geo2rdr_kernel(
     position = np.empty(3)
     velocity = np.empty(3)
     look = np.empty(3)
-    previous_look = np.empty(3)
+    history_time = np.empty(CYCLE_HISTORY)  # t_j, and the look vector and range computed from it, at j % CYCLE_HISTORY
+    history_look = np.empty((CYCLE_HISTORY, 3))
+    history_range = np.empty(CYCLE_HISTORY)
     for n in range(targets.shape[0]):
         status[n] = start_status
         for axis in range(3):
             position[axis] = start_position[axis]
             velocity[axis] = start_velocity[axis]
         time = initial_time
-        previous_time = np.nan
-        previous_range = np.nan
         final_time = time
         final_range = 0.0
         for iteration in range(1, max_iterations + 1):
@@ -134,28 +143,29 @@ def geo2rdr_kernel(
             doppler = look[0] * velocity[0] + look[1] * velocity[1] + look[2] * velocity[2]
             speed_squared = velocity[0] * velocity[0] + velocity[1] * velocity[1] + velocity[2] * velocity[2]
             updated = time - doppler / -speed_squared
-            if stop_at_fixed_point and iteration < max_iterations:
-                if updated == time:
-                    final_time = updated
-                    final_range = slant_range
-                    break
-                if updated == previous_time:
-                    if (max_iterations - iteration) % 2 == 1:
-                        final_time = time
-                        final_range = previous_range
-                        for axis in range(3):
-                            look[axis] = previous_look[axis]
-                    else:
-                        final_time = updated
-                        final_range = slant_range
-                    break
-            previous_time = time
-            previous_range = slant_range
-            for axis in range(3):
-                previous_look[axis] = look[axis]
-            time = updated
             final_time = updated
             final_range = slant_range
+            if stop_at_fixed_point and iteration < max_iterations:
+                slot = (iteration - 1) % CYCLE_HISTORY
+                history_time[slot] = time
+                history_range[slot] = slant_range
+                for axis in range(3):
+                    history_look[slot, axis] = look[axis]
+                period = 0
+                for candidate in range(1, min(CYCLE_HISTORY, iteration) + 1):
+                    if history_time[(iteration - candidate) % CYCLE_HISTORY] == updated:
+                        period = candidate
+                        break
+                if period > 0:
+                    cycle_start = iteration - period  # t_iteration == t_cycle_start
+                    time_index = cycle_start + (max_iterations - cycle_start) % period
+                    look_index = cycle_start + (max_iterations - 1 - cycle_start) % period
+                    final_time = history_time[time_index % CYCLE_HISTORY]
+                    final_range = history_range[look_index % CYCLE_HISTORY]
+                    for axis in range(3):
+                        look[axis] = history_look[look_index % CYCLE_HISTORY, axis]
+                    break
+            time = updated
             if _hermite(node_t, node_x, node_v, tables, time, position, velocity, scratch) != OK:
                 status[n] = OUTSIDE_ORBIT
         times[n] = final_time
@@ -274,9 +284,11 @@ def topo_kernel(
         lon[n] = point_lon
 
 
+_compile_lock = threading.Lock()
+
+
 @functools.cache
-def compiled() -> Any:
-    """The kernels compiled with numba (no fast-math: IEEE operations in source order, as the C/Fortran code)."""
+def _compile() -> Any:
     import numba
 
     def jit(function: Any) -> Any:
@@ -289,3 +301,9 @@ def compiled() -> Any:
     _ecef_to_llh = jit(_ecef_to_llh)
     _llh_to_ecef = jit(_llh_to_ecef)
     return SimpleNamespace(geo2rdr=jit(geo2rdr_kernel), topo=jit(topo_kernel))
+
+
+def compiled() -> Any:
+    """The kernels compiled with numba (no fast-math: IEEE operations in source order, as the C/Fortran code)."""
+    with _compile_lock:  # the first call may come from several worker threads at once
+        return _compile()

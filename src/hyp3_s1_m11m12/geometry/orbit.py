@@ -124,21 +124,20 @@ class Orbit:
         return f'{format_utc(self.start)} to {format_utc(self.stop)}'
 
     def check_within_span(self, times_s: npt.ArrayLike, purpose: str = 'interpolation') -> None:
-        """Raise OrbitError naming the first time outside [first, last] state vector (autoRIFT exits 106 there)."""
+        """Raise OrbitError naming the time farthest outside [first, last] state vector (autoRIFT exits 106 there).
+
+        NaN times pass, as in ISCE2 (its comparisons are false for NaN); they propagate to NaN results.
+        """
         times = np.asarray(times_s, dtype=np.float64)
-        outside = (times < self.times_s[0]) | (times > self.times_s[-1]) | ~np.isfinite(times)
+        outside = (times < self.times_s[0]) | (times > self.times_s[-1])
         if np.any(outside):
             worst = times[outside]
-            finite = worst[np.isfinite(worst)]
-            if finite.size:
-                farthest = finite[np.argmax(np.maximum(self.times_s[0] - finite, finite - self.times_s[-1]))]
-                when = format_utc(self.time_at(farthest))
-            else:
-                when = 'a non-finite time'
+            farthest = worst[np.argmax(np.maximum(self.times_s[0] - worst, worst - self.times_s[-1]))]
+            when = 'an infinite time' if not np.isfinite(farthest) else format_utc(self.time_at(farthest))
             raise OrbitError(
                 f'{purpose} needs the orbit at {when}, outside the orbit span {self.span_description()} '
-                f'({outside.sum()} time(s) outside): use an orbit (e.g. a POEORB/RESORB file) that covers the '
-                'acquisition with margin, or a DEM/grid that lies within the scene'
+                f'({int(outside.sum())} time(s) outside): use an orbit (e.g. a POEORB/RESORB file) that covers the '
+                'acquisition with margin, or parameter rasters that lie within the scene'
             )
 
     def interpolate(self, times_s: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
