@@ -179,3 +179,9 @@ def test_compiled_geo2rdr_leaving_the_orbit_raises() -> None:
     far_away = np.array(llh_to_ecef(np.deg2rad(-40.0), np.deg2rad(120.0), 0.0))[None, :]
     with pytest.raises(OrbitError, match='outside the orbit span'):
         geo2rdr(orbit, far_away, 20.0, compiled=True)
+
+
+def test_warm_up_kernels_runs() -> None:
+    from hyp3_s1_m11m12.geometry.zero_doppler import warm_up_kernels
+
+    warm_up_kernels()  # compiles or loads the kernels; a no-op without numba

@@ -146,12 +146,9 @@ def compute_nodes(
     Raises:
         OrbitError: a node's zero-Doppler time (or that time + 1/prf) falls outside the orbit.
     """
-    settings = context.settings
-    nodata_out = float(settings.nodata_out)
-    dt = context.dt_seconds
+    nodata_out = float(context.settings.nodata_out)
     dr = context.range_pixel_size_m
     height = values['dem']
-    present = context.present
 
     # 2.3: map -> geodetic -> ECEF; the map-space origin keeps the DEM height
     lat_deg, lon_deg = context.projection.to_geographic(x, y)
@@ -177,8 +174,57 @@ def compute_nodes(
             & (azimuth_index >= 0)
         )
 
+    n = x.size
+    location = np.full((2, n), nodata_out)
+    location[0, inside] = range_index[inside]
+    location[1, inside] = azimuth_index[inside]
+    outputs: dict[str, npt.NDArray[np.generic]] = {LOCATION: to_int32(location)}
+    # geogrid.cpp takes the along-track step for every node, so a time outside the orbit stops it even where the
+    # node is outside the image; the step itself only matters inside the image, where the other outputs are.
+    context.orbit.check_within_span(solution.azimuth_time_s + 1 / context.prf_hz)
+    keep = np.flatnonzero(inside)
+    inner = _inside_outputs(
+        context,
+        x[keep],
+        y[keep],
+        {name: array[keep] for name, array in values.items()},
+        targets[keep],
+        solution.azimuth_time_s[keep],
+        slant_range[keep],
+        solution.look_vector_m[keep],
+        include_diagnostics,
+    )
+    for name, array in inner.items():
+        fill = np.nan if name in (OFFSET_RANGE_UNROUNDED, OFFSET_AZIMUTH_UNROUNDED) else nodata_out
+        full = np.full((*array.shape[:-1], n), fill, dtype=array.dtype)
+        full[..., keep] = array
+        outputs[name] = full
+    if include_diagnostics:
+        outputs[NEWTON_ITERATIONS_USED] = np.full(n, solution.iterations)
+    return outputs
+
+
+def _inside_outputs(
+    context: NodeContext,
+    x: FloatArray,
+    y: FloatArray,
+    values: dict[str, FloatArray],
+    targets: FloatArray,
+    azimuth_time_s: FloatArray,
+    slant_range: FloatArray,
+    look_vector_m: FloatArray,
+    include_diagnostics: bool,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Every output but the location, for nodes inside the radar image (spec sections 2.6-2.10)."""
+    settings = context.settings
+    nodata_out = float(settings.nodata_out)
+    dt = context.dt_seconds
+    dr = context.range_pixel_size_m
+    height = values['dem']
+    present = context.present
+
     # 2.6: one slant-range pixel farther, in map space
-    look = unit(solution.look_vector_m)
+    look = unit(look_vector_m)
     range_step = targets + look * dr
     lat_r, lon_r, height_r = ecef_to_llh(range_step[:, 0], range_step[:, 1], range_step[:, 2])
     map_x_r, map_y_r = context.projection.to_map(lat_r / DEG2RAD, lon_r / DEG2RAD)
@@ -189,7 +235,7 @@ def compute_nodes(
     # 2.7: one azimuth line later, at the same range and height ("topo" at t + 1/prf)
     topo = topo_at(
         context.orbit,
-        solution.azimuth_time_s + 1 / context.prf_hz,
+        azimuth_time_s + 1 / context.prf_hz,
         slant_range,
         height,
         context.look_side,
@@ -205,10 +251,6 @@ def compute_nodes(
 
     n = x.size
     outputs: dict[str, npt.NDArray[np.generic]] = {}
-    location = np.full((2, n), nodata_out)
-    location[0, inside] = range_index[inside]
-    location[1, inside] = azimuth_index[inside]
-    outputs[LOCATION] = to_int32(location)
 
     if 'dhdx' in present:
         slope = np.stack((values['dhdx'], values['dhdy'], np.full(n, -1.0)), axis=-1)
@@ -216,7 +258,7 @@ def compute_nodes(
         with np.errstate(invalid='ignore'):
             cross_direction = unit(cross(los, along))
             cross_check = np.abs(np.arccos(dot(normal, cross_direction)) / DEG2RAD - 90.0)
-            well_posed = inside & (cross_check > DEGENERACY_LIMIT_DEG)
+            well_posed = cross_check > DEGENERACY_LIMIT_DEG
         nz = normal[:, 2]
         a_term = nz * los[:, 0] - normal[:, 0] * los[:, 2]
         d_term = nz * los[:, 1] - normal[:, 1] * los[:, 2]
@@ -238,11 +280,9 @@ def compute_nodes(
         off2vel_x[1, well_posed] = x2[well_posed]
         off2vel_y[0, well_posed] = y1[well_posed]
         off2vel_y[1, well_posed] = y2[well_posed]
-        off2vel_x[2, inside] = x3[inside]
-        off2vel_y[2, inside] = y3[inside]
-        scale = np.full((2, n), nodata_out)
-        scale[0, inside] = (range_length / dr)[inside]
-        scale[1, inside] = (azimuth_length / da_length)[inside]
+        off2vel_x[2] = x3
+        off2vel_y[2] = y3
+        scale = np.stack((range_length / dr, azimuth_length / da_length))
 
         def slope_parallel_z(vx: FloatArray, vy: FloatArray) -> FloatArray:
             with np.errstate(divide='ignore', invalid='ignore'):
@@ -257,11 +297,10 @@ def compute_nodes(
             offsets = np.full((2, n), nodata_out)
             offsets[0] = np.where(velocity_missing, 0.0, std_round(range_offset))
             offsets[1] = np.where(velocity_missing, 0.0, std_round(azimuth_offset))
-            offsets[:, ~inside] = nodata_out
             outputs[OFFSET] = to_int32(offsets)
             if include_diagnostics:
-                outputs[OFFSET_RANGE_UNROUNDED] = np.where(inside, range_offset, np.nan)
-                outputs[OFFSET_AZIMUTH_UNROUNDED] = np.where(inside, azimuth_offset, np.nan)
+                outputs[OFFSET_RANGE_UNROUNDED] = range_offset
+                outputs[OFFSET_AZIMUTH_UNROUNDED] = azimuth_offset
 
         if 'srx' in present:
             factor = search_range_scale(dt, settings)
@@ -283,7 +322,6 @@ def compute_nodes(
             search = np.full((2, n), nodata_out)
             search[0] = np.where(masked, 0.0, search_range_range)
             search[1] = np.where(masked, 0.0, search_range_azimuth)
-            search[:, ~inside] = nodata_out
             outputs[SEARCH_RANGE] = to_int32(search)
 
         outputs[OFF2VEL_X] = off2vel_x
@@ -304,14 +342,12 @@ def compute_nodes(
                     to_int32(chip_y / chip_size_x0 * context.chip_pixels_azimuth),
                 )
             )
-        chips[:, missing | ~inside] = settings.nodata_out
+        chips[:, missing] = settings.nodata_out
         outputs[name] = chips
     if 'ssm' in present:
         mask = to_int32(values['ssm'])[None, :].copy()
-        mask[:, _equals_nodata(values['ssm'], context.vx_nodata) | ~inside] = settings.nodata_out
+        mask[:, _equals_nodata(values['ssm'], context.vx_nodata)] = settings.nodata_out
         outputs[STABLE_SURFACE_MASK] = mask
-    if include_diagnostics:
-        outputs[NEWTON_ITERATIONS_USED] = np.full(n, solution.iterations)
     return outputs
 
 

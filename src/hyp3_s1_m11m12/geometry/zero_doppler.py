@@ -303,3 +303,23 @@ def topo_at(
         max_iterations=max_iterations,
         stop_at_fixed_point=stop_at_fixed_point,
     )
+
+
+def warm_up_kernels() -> None:
+    """Compile the numba kernels now (or load them from numba's cache): about 7 s cold, about 1 s cached.
+
+    It calls them through geo2rdr and topo_at, so with the argument types of a real run. Run it once where numba's
+    cache persists (e.g. while building a container image, with NUMBA_CACHE_DIR set to a folder of the image) so
+    that jobs do not pay the compilation.
+    """
+    if not kernels.AVAILABLE:
+        return
+    from datetime import datetime
+
+    times = np.arange(8) * 10.0
+    positions = np.stack([np.full(8, 7.0e6), times * 7.0e3, np.zeros(8)], axis=-1)
+    velocities = np.stack([np.zeros(8), np.full(8, 7.0e3), np.zeros(8)], axis=-1)
+    orbit = Orbit(epoch=datetime(2000, 1, 1), times_s=times, positions_m=positions, velocities_m_s=velocities)
+    targets = np.array([[6.4e6, 3.5e5, 1.0e5], [6.4e6, 3.6e5, 1.0e5]])
+    solution = geo2rdr(orbit, targets, 35.0, compiled=True)
+    topo_at(orbit, solution.azimuth_time_s, solution.range_m, np.zeros(2), -1, compiled=True)
