@@ -12,6 +12,8 @@ ARG CONDA_UID=1000
 ARG CONDA_GID=1000
 
 ENV PYTHONDONTWRITEBYTECODE=true
+# Geogrid's numba kernels are compiled once at build time and cached here, so no job pays the compile.
+ENV NUMBA_CACHE_DIR=/home/conda/.numba-cache
 
 RUN apt-get update && apt-get install -y --no-install-recommends unzip=6.* \
     && apt-get clean && rm -rf /var/lib/apt/lists/*
@@ -32,7 +34,8 @@ RUN mamba env create -f /hyp3-s1-m11m12/environment.yml && \
     conda clean -afy && \
     conda activate hyp3-s1-m11m12 && \
     sed -i 's/conda activate base/conda activate hyp3-s1-m11m12/g' /home/conda/.profile && \
-    python -m pip install --no-cache-dir --no-deps /hyp3-s1-m11m12
+    python -m pip install --no-cache-dir --no-deps /hyp3-s1-m11m12 && \
+    python -c 'from hyp3_s1_m11m12.geometry.zero_doppler import warm_up_kernels; warm_up_kernels()'
 
 ENTRYPOINT ["/hyp3-s1-m11m12/src/hyp3_s1_m11m12/etc/entrypoint.sh"]
 CMD ["-h"]
