@@ -333,7 +333,7 @@ def test_run_here_turns_autorift_exceptions_into_input_errors(rasters, tmp_path)
 
 @pytest.mark.parametrize('dt_seconds', [0.0, -86400.0, float('nan'), float('inf')])
 def test_run_here_rejects_a_non_positive_dt(rasters, tmp_path, dt_seconds):
-    with pytest.raises(GeogridInputError, match='secondary must be later than the reference'):
+    with pytest.raises(GeogridInputError, match='secondary acquisition must be later than the reference'):
         run_autorift_geogrid_here(
             synthetic_radar(), dt_seconds, rasters, tmp_path, GeogridSettings(), modules=standin_modules()
         )

@@ -13,7 +13,6 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
-import math
 import multiprocessing
 import multiprocessing.connection
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from osgeo import gdal
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError, UserFacingError
 from hyp3_s1_m11m12.geogrid.rasters import DemGrid, open_rasters
-from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters
+from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters, check_dt
 from hyp3_s1_m11m12.geometry.orbit import Orbit
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
@@ -268,10 +267,7 @@ def run_autorift_geogrid_here(
     modules: AutoriftModules | None = None,
 ) -> GeogridResult:
     """`run_autorift_geogrid` in this process: a C++ exit() would end it, so callers normally use the former."""
-    if not (math.isfinite(dt_seconds) and dt_seconds > 0):
-        raise GeogridInputError(
-            f'repeat time dt = {dt_seconds} s: it must be positive (the secondary must be later than the reference)'
-        )
+    check_dt(dt_seconds)
     grid = check_parameter_rasters(rasters)
     modules = modules if modules is not None else load_autorift()
     isce2_orbit = build_isce2_orbit(radar.orbit, modules.orbit_class, modules.state_vector_class)

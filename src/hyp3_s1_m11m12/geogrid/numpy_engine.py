@@ -32,7 +32,7 @@ from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import nodes
 from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, epsg_wkt
 from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
-from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters
+from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters, check_dt
 from hyp3_s1_m11m12.geogrid.window import GridWindow, grid_window, incidence_angle_rad, scene_bounding_box
 from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -72,14 +72,6 @@ class GeogridArrays:
     plan: GeogridPlan
     bands: dict[str, npt.NDArray[np.generic]]
     diagnostics: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict)
-
-
-def check_dt(dt_seconds: float) -> None:
-    if not (math.isfinite(dt_seconds) and dt_seconds > 0):
-        raise GeogridInputError(
-            f'repeat time dt = {dt_seconds} s must be a positive number of seconds (autoRIFT checkState): the '
-            'secondary must be acquired after the reference; dt = secondary sensing start - reference sensing start'
-        )
 
 
 def plan_geogrid(

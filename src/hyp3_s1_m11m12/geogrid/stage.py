@@ -6,7 +6,6 @@ into place with os.replace, so an error or an interrupt never leaves a partial s
 
 import dataclasses
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import autorift_engine
 from hyp3_s1_m11m12.geogrid.spec import load_spec
-from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters
+from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters, check_dt
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
 
@@ -57,15 +56,6 @@ def engine_function(name: str) -> Engine:
 
         return run_numpy_geogrid
     raise GeogridInputError(f'unknown Geogrid engine {name!r}: choose numpy or autorift')
-
-
-def check_dt(dt_seconds: float) -> None:
-    """dt must be a positive number of seconds (autoRIFT's checkState rejects dt < 0; dt = 0 divides by zero)."""
-    if not (isinstance(dt_seconds, int | float) and math.isfinite(dt_seconds) and dt_seconds > 0):
-        raise GeogridInputError(
-            f'repeat time dt = {dt_seconds} s is not a positive number of seconds: the secondary acquisition must be '
-            'later than the reference (dt = secondary sensing start - reference sensing start)'
-        )
 
 
 def prepare_output_dir(output_dir: Path) -> Path:

@@ -1,9 +1,11 @@
 """What crosses the Geogrid stage's boundary: its parameter rasters, its settings and its result."""
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from hyp3_s1_m11m12 import constants
+from hyp3_s1_m11m12.errors import GeogridInputError
 
 
 RASTER_NAMES = ('dem', 'dhdx', 'dhdy', 'vx', 'vy', 'srx', 'sry', 'csminx', 'csminy', 'csmaxx', 'csmaxy', 'ssm')
@@ -63,3 +65,17 @@ class GeogridResult:
     y_res_m: float  # azimuth pixel size, |v_sat(t_mid)| / prf
     incidence_angle_rad: float
     extra: dict[str, float] = field(default_factory=dict)
+
+
+def check_dt(dt_seconds: float) -> None:
+    """dt must be a positive number of seconds: autoRIFT's checkState rejects dt < 0 and dt = 0 divides by zero.
+
+    Raises:
+        GeogridInputError: dt is zero, negative, NaN or infinite.
+    """
+    if not (isinstance(dt_seconds, int | float) and math.isfinite(dt_seconds) and dt_seconds > 0):
+        raise GeogridInputError(
+            f'repeat time dt = {dt_seconds} s must be a positive number of seconds (autoRIFT checkState): the '
+            'secondary acquisition must be later than the reference (dt = secondary sensing start - reference '
+            'sensing start)'
+        )

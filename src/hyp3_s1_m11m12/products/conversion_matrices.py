@@ -27,6 +27,7 @@ from hyp3_s1_m11m12.products.mapping import (
     mapping_attributes,
     spatial_reference,
     write_mapping_variable,
+    write_projection_coordinates,
 )
 from hyp3_s1_m11m12.products.packing import Int16Packing, int16_packing, pack_int16, unpack_int16
 from hyp3_s1_m11m12.timeutil import format_utc
@@ -384,18 +385,7 @@ def _write_dataset(
     ny, nx = matrices.shape
     with netCDF4.Dataset(path, 'w', clobber=True, format='NETCDF4') as dataset:
         dataset.setncatts(global_attributes(provenance, created))
-        dataset.createDimension('x', nx)
-        dataset.createDimension('y', ny)
-        for axis, values in (('x', matrices.x), ('y', matrices.y)):
-            variable = dataset.createVariable(axis, np.dtype('float64'), (axis,), fill_value=None)
-            variable.setncatts(
-                {
-                    'standard_name': f'projection_{axis}_coordinate',
-                    'description': f'{axis} coordinate of projection',
-                    'units': 'm',
-                }
-            )
-            variable[:] = values
+        write_projection_coordinates(dataset, matrices.x, matrices.y)
         write_mapping_variable(dataset, matrices.epsg, matrices.geotransform)
         chunk_sizes = (chunk_lines(ny), nx)
         _write_matrix(dataset, 'M11', matrices.M11, packings['M11'], chunk_sizes, matrices.dr_to_vr_factor)

@@ -163,3 +163,20 @@ def write_mapping_variable(
     variable = dataset.createVariable(name, 'U1', (), fill_value=None)
     variable.setncatts(attributes)
     return variable
+
+
+def write_projection_coordinates(
+    dataset: netCDF4.Dataset, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> None:
+    """Create the x and y dimensions and their coordinate variables (cell centres, metres) as ITS_LIVE writes them."""
+    for axis, values in (('x', x), ('y', y)):
+        dataset.createDimension(axis, len(values))
+        variable = dataset.createVariable(axis, np.dtype('float64'), (axis,), fill_value=None)
+        variable.setncatts(
+            {
+                'standard_name': f'projection_{axis}_coordinate',
+                'description': f'{axis} coordinate of projection',
+                'units': 'm',
+            }
+        )
+        variable[:] = values

@@ -28,7 +28,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     chunk_lines,
     conversion_matrices_from_geogrid,
 )
-from hyp3_s1_m11m12.products.mapping import MAPPING_VARIABLE_NAME, write_mapping_variable
+from hyp3_s1_m11m12.products.mapping import MAPPING_VARIABLE_NAME, write_mapping_variable, write_projection_coordinates
 from hyp3_s1_m11m12.products.packing import int16_packing, pack_int16
 
 
@@ -249,18 +249,7 @@ def write_synthetic_granule(
         )
         info = dataset.createVariable('img_pair_info', 'U1', (), fill_value=None)
         info.setncatts(img_pair_info_attributes(pair, valid_percent))
-        dataset.createDimension('x', nx)
-        dataset.createDimension('y', ny)
-        for axis, values in (('x', x), ('y', y)):
-            variable = dataset.createVariable(axis, np.dtype('float64'), (axis,), fill_value=None)
-            variable.setncatts(
-                {
-                    'standard_name': f'projection_{axis}_coordinate',
-                    'description': f'{axis} coordinate of projection',
-                    'units': 'm',
-                }
-            )
-            variable[:] = values
+        write_projection_coordinates(dataset, x, y)
         write_mapping_variable(dataset, matrices.epsg, geotransform)
 
         radar = 'from radar range and azimuth measurements'

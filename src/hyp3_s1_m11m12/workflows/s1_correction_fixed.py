@@ -15,7 +15,8 @@ from pathlib import Path
 from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet, find_parameter_set
-from hyp3_s1_m11m12.geogrid.stage import ENGINES, check_dt, prepare_output_dir, run_geogrid
+from hyp3_s1_m11m12.geogrid.stage import ENGINES, prepare_output_dir, run_geogrid
+from hyp3_s1_m11m12.geogrid.types import check_dt
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.logger import configure_root_logger
 from hyp3_s1_m11m12.products.conversion_matrices import (
