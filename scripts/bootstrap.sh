@@ -18,6 +18,9 @@ missing=()
 command -v gdal-config >/dev/null 2>&1 || missing+=(libgdal-dev)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 "$python" -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# The GDAL bindings are a C extension: they need Python.h (Debian's python3-dev for Debian's python3).
+"$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || missing+=(python3-dev)
 # udunits2 is loaded at run time by the CF checker (cfunits) that the tests use.
 ldconfig -p 2>/dev/null | grep -q 'libudunits2\.so' || missing+=(libudunits2-0)
 if [ "${#missing[@]}" -gt 0 ]; then

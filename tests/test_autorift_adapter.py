@@ -4,6 +4,7 @@ import importlib.util
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -417,3 +418,27 @@ def test_real_autorift_reproduces_the_golden_location(golden_dir, tmp_path):
     ours = gdal.Open(str(tmp_path / 'window_location.tif'))
     golden = gdal.Open(str(case / 'true_dt' / 'window_location.tif'))
     np.testing.assert_array_equal(ours.ReadAsArray(), golden.ReadAsArray())
+
+
+def test_auto_never_settles_for_the_isce2_contrib_copy(monkeypatch):
+    """isce2's contrib Geogrid is autoRIFT 1.4.0 (no scale factors): only an explicit --engine autorift may use it."""
+    orbit_module = SimpleNamespace(Orbit=object, StateVector=object)
+    contrib_module = SimpleNamespace(Geogrid=object)
+
+    def fake_import(name):
+        if name == 'isce':
+            return SimpleNamespace()
+        if name == 'isceobj.Orbit.Orbit':
+            return orbit_module
+        if name in autorift_engine.ISCE2_CONTRIB_MODULES:
+            return contrib_module
+        raise ImportError(f'No module named {name!r}')
+
+    monkeypatch.setattr(autorift_engine.importlib.util, 'find_spec', lambda name: object())
+    monkeypatch.setattr(autorift_engine, '_import_keeping_root_logger', fake_import)
+    assert not autorift_engine.autorift_available()
+    with pytest.raises(GeogridInputError, match="autoRIFT's ISCE2 Geogrid class cannot be imported"):
+        autorift_engine.load_autorift(allow_isce2_contrib=False)
+    modules = autorift_engine.load_autorift()
+    assert modules.source == autorift_engine.ISCE2_CONTRIB_MODULES[0]
+    assert modules.version == 'isce2-contrib-1.4.0'

@@ -1,5 +1,6 @@
 import hashlib
 import os
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -190,6 +191,24 @@ def test_granule_without_m11m12(tmp_path, synthetic):
     )
     with pytest.raises(ProductError, match='has no M11/M12 variables'):
         fix_granule(optical, synthetic['matrices'], output=tmp_path / 'out.nc')
+    assert not (tmp_path / 'out.nc').exists()
+
+
+@pytest.mark.parametrize(
+    ('variable', 'attribute', 'value', 'message'),
+    [
+        ('img_pair_info', 'date_dt', 'twelve', "img_pair_info:date_dt = 'twelve' is not a number"),
+        ('img_pair_info', 'date_dt', -12.0, 'no positive date_dt'),
+        ('mapping', 'spatial_epsg', 'UTM', "mapping:spatial_epsg = 'UTM' is not a number"),
+    ],
+)
+def test_malformed_granule_attributes(tmp_path, synthetic, variable, attribute, value, message):
+    granule = tmp_path / 'malformed.nc'
+    shutil.copyfile(synthetic['granule'], granule)
+    with netCDF4.Dataset(granule, 'a') as dataset:
+        dataset[variable].setncattr(attribute, value)
+    with pytest.raises(ProductError, match=message):
+        fix_granule(granule, synthetic['matrices'], output=tmp_path / 'out.nc')
     assert not (tmp_path / 'out.nc').exists()
 
 

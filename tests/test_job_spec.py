@@ -64,7 +64,7 @@ def workflow_arguments(job: dict[str, Any]) -> list[str]:
             substituted.append('hyp3-content-bucket')
         elif item.startswith('Ref::'):
             name = item.removeprefix('Ref::')
-            if name in ('job_id', 'bucket_prefix'):  # set by HyP3 for every job
+            if name == 'job_id':  # set by HyP3 for every job
                 substituted.append('0b3a1f5e-job-id')
                 continue
             parameter = job['parameters'][name]

@@ -21,7 +21,6 @@ from hyp3_s1_m11m12.geogrid.parameter_file import (
     gdal_path,
     radar_footprint_lonlat,
     scene_centroid_lonlat,
-    without_vsi_prefix,
 )
 from hyp3_s1_m11m12.geogrid.spec import load_spec
 from hyp3_s1_m11m12.geogrid.types import RASTER_NAMES, ParameterRasters
@@ -126,11 +125,6 @@ def test_relative_raster_paths_are_relative_to_the_shapefile(rasters: ParameterR
 )
 def test_gdal_path(location: str, expected: str) -> None:
     assert gdal_path(location) == expected
-
-
-def test_without_vsi_prefix() -> None:
-    assert without_vsi_prefix('/vsicurl/http://host/p.shp') == 'http://host/p.shp'
-    assert without_vsi_prefix('/data/p.shp') == '/data/p.shp'
 
 
 # --- the antimeridian ---------------------------------------------------------------------------------------------

@@ -18,7 +18,14 @@ import xarray
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError, UserFacingError
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
-from hyp3_s1_m11m12.synthetic.acquisition import RANGE_PIXEL_SIZE_M, SyntheticPair, footprint_latlon, synthetic_pair
+from hyp3_s1_m11m12.geometry.radar import RadarGeometry
+from hyp3_s1_m11m12.synthetic.acquisition import (
+    RANGE_PIXEL_SIZE_M,
+    SyntheticPair,
+    footprint_latlon,
+    synthetic_eof,
+    synthetic_pair,
+)
 from hyp3_s1_m11m12.synthetic.parameters import (
     ParameterRegion,
     write_parameter_shapefile,
@@ -163,6 +170,29 @@ def test_swapped_pair_uses_the_older_scene_as_reference(inputs: Inputs, tmp_path
     assert result.dt_seconds == pytest.approx(inputs.pair.dt_seconds, abs=1e-6)
 
 
+def test_swapped_pair_keeps_the_requested_orbit(
+    inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, content = synthetic_eof(inputs.pair.reference_scene)
+    eof = tmp_path / name
+    eof.write_bytes(content)
+    seen: dict[str, Any] = {}
+
+    def capture(radar: RadarGeometry, **kwargs: Any) -> None:
+        seen['orbit source'] = radar.orbit.source
+        seen['reference'] = kwargs['reference_id']
+
+    monkeypatch.setattr(workflow, 'correction_from_radar_geometry', capture)
+    s1_correction_fixed(
+        inputs.pair.secondary,
+        secondary=inputs.pair.reference,
+        orbit=eof,
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path / 'out',
+    )
+    assert seen == {'orbit source': name, 'reference': inputs.pair.reference_scene.name}
+
+
 def test_overwrite_replaces_an_earlier_run(inputs: Inputs, tmp_path: Path) -> None:
     common: dict[str, Any] = {
         'orbit': 'annotation',
@@ -244,8 +274,8 @@ BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], type[UserFacingError], str]] = {
         GeogridInputError,
         'exactly one',
     ),
-    'zero dt': ({'dt_seconds': 0.0}, GeogridInputError, 'not a positive number'),
-    'negative dt': ({'dt_seconds': -86400.0}, GeogridInputError, 'not a positive number'),
+    'zero dt': ({'dt_seconds': 0.0}, GeogridInputError, 'positive number of seconds'),
+    'negative dt': ({'dt_seconds': -86400.0}, GeogridInputError, 'positive number of seconds'),
     'secondary before reference': ({'secondary_sensing_start': '2024-12-29T03:18:00Z'}, GeogridInputError, 'positive'),
     'unparsable sensing start': ({'secondary_sensing_start': 'next week'}, GeogridInputError, 'not an ISO-8601'),
     'negative buffer': ({'dt_seconds': 86400.0, 'buffer': -1}, GeogridInputError, 'buffer'),
@@ -450,6 +480,57 @@ def test_main_uploads_nothing_on_failure(
     assert not (tmp_path / 'out' / 'conversion_matrices.nc').exists()
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and 'Traceback' not in error
+
+
+def upload_arguments(inputs: Inputs, output_dir: Path, bucket: str) -> list[str]:
+    return [
+        str(inputs.pair.reference),
+        '--dt-seconds',
+        '1036799.636',
+        '--orbit',
+        'annotation',
+        '--engine',
+        'numpy',
+        '--parameter-file',
+        str(inputs.parameter_file),
+        '--output-dir',
+        str(output_dir),
+        '--bucket',
+        bucket,
+    ]
+
+
+def test_missing_bucket_is_a_one_line_error(
+    inputs: Inputs, tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    assert run_main(monkeypatch, upload_arguments(inputs, tmp_path, 'no-such-bucket')) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and 'Traceback' not in error
+    assert 'uploading to s3://no-such-bucket/' in error and 'check the bucket name' in error
+
+
+def test_a_failed_upload_leaves_nothing_in_the_bucket(
+    inputs: Inputs, tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import hyp3lib.aws
+    from botocore.exceptions import ClientError
+
+    real_upload = hyp3lib.aws.upload_file_to_s3
+    calls: list[str] = []
+
+    def fail_on_the_fourth(path: Path, bucket: str, prefix: str = '') -> None:
+        calls.append(path.name)
+        if len(calls) == 4:
+            raise ClientError(
+                {'Error': {'Code': 'SlowDown', 'Message': 'Please reduce your request rate.'}}, 'PutObject'
+            )
+        real_upload(path, bucket, prefix)
+
+    monkeypatch.setattr(hyp3lib.aws, 'upload_file_to_s3', fail_on_the_fourth)
+    assert run_main(monkeypatch, upload_arguments(inputs, tmp_path, s3.name)) == 2
+    assert len(calls) == 4
+    assert s3.keys() == []
+    assert 'SlowDown' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ SPEED_OF_LIGHT_M_S = 299_792_458.0
 
 SECONDS_PER_DAY = 86_400.0
 # Geogrid and the ITS_LIVE products use a 365-day year everywhere; 365.25 appears nowhere upstream.
-SECONDS_PER_YEAR = 365.0 * SECONDS_PER_DAY
+DAYS_PER_YEAR = 365.0
+SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY
 
 # The repeat time hyp3-autorift's s1_correction spoofed (secondary = reference + 1 day).
 SPOOFED_DT_SECONDS = SECONDS_PER_DAY
@@ -21,6 +22,9 @@ SEARCH_RANGE_DT_UNITY_DAYS = 182.0
 SEARCH_RANGE_MAX_SCALE = 5.0
 SEARCH_RANGE_MAX_M_PER_YR = 20000.0
 SEARCH_RANGE_MIN_M_PER_YR = 0.0
+
+# GDAL's prefix for files read over HTTP; the velocity granules record the parameter file without it.
+VSICURL_PREFIX = '/vsicurl/'
 
 DEFAULT_PARAMETER_FILE = (
     '/vsicurl/http://its-live-data.s3.amazonaws.com/autorift_parameters/v001/autorift_landice_0120m.shp'

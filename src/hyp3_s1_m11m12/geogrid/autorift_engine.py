@@ -66,8 +66,6 @@ RASTER_ATTRIBUTES = {
     'csmaxy': 'csmaxyname',
     'ssm': 'ssmname',
 }
-# geogrid.cpp opens the second raster of a pair whenever the first is set, and exits if it cannot.
-RASTER_PAIRS = (('dhdx', 'dhdy'), ('vx', 'vy'), ('srx', 'sry'), ('csminx', 'csminy'), ('csmaxx', 'csmaxy'))
 
 # exit() codes of autoRIFT v1.6.0's geogrid.cpp.
 GEOGRID_EXIT_CODES = {
@@ -119,8 +117,11 @@ def _import_keeping_root_logger(name: str) -> Any:
         root.handlers[:] = handlers
 
 
-def load_autorift() -> AutoriftModules:
+def load_autorift(allow_isce2_contrib: bool = True) -> AutoriftModules:
     """Import isce2 and autoRIFT 1.x's ISCE2 Geogrid class.
+
+    `allow_isce2_contrib` accepts isce2's own contrib copy (autoRIFT 1.4.0: no window_scale_factor.tif, older
+    formulas) when the autoRIFT package's is missing; `--engine auto` never settles for it.
 
     Raises:
         GeogridInputError: they are not importable; the message says to use --engine numpy or the conda image.
@@ -138,7 +139,10 @@ def load_autorift() -> AutoriftModules:
         raise GeogridInputError(f'isce2 cannot be imported ({error}); {unavailable}') from None
 
     problems = []
-    for module_name in (AUTORIFT_PACKAGE_MODULE, *ISCE2_CONTRIB_MODULES):
+    candidates = (
+        (AUTORIFT_PACKAGE_MODULE, *ISCE2_CONTRIB_MODULES) if allow_isce2_contrib else (AUTORIFT_PACKAGE_MODULE,)
+    )
+    for module_name in candidates:
         try:
             geogrid_class = _import_keeping_root_logger(module_name).Geogrid
         except Exception as error:  # noqa: BLE001 - ImportError, AttributeError (autoRIFT 2 has no ISCE2 Geogrid), isce2's
@@ -164,11 +168,11 @@ def load_autorift() -> AutoriftModules:
 
 
 def autorift_available() -> bool:
-    """Whether `load_autorift` succeeds: isce2 and autoRIFT 1.x's ISCE2 Geogrid are importable."""
+    """Whether isce2 and the autoRIFT package's own ISCE2 Geogrid (>= 1.5, with the scale factors) are importable."""
     if importlib.util.find_spec('isce') is None:  # the cheap, common answer outside the conda image
         return False
     try:
-        load_autorift()
+        load_autorift(allow_isce2_contrib=False)
     except GeogridInputError as error:
         log.debug('autoRIFT engine unavailable: %s', error)
         return False

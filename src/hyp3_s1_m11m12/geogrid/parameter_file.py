@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -49,7 +50,6 @@ REQUIRED_FIELDS = (NAME_FIELD, EPSG_FIELD, *RASTER_FIELDS.values())
 # GDAL's shapefile writer cuts field names to ten characters ('vxSearchRa'); accept files written that way too.
 DBF_WRITER_FIELD_NAME_LENGTH = 10
 
-VSICURL_PREFIX = '/vsicurl/'
 VSIS3_PREFIX = '/vsis3/'
 
 
@@ -67,15 +67,10 @@ def gdal_path(location: str) -> str:
     """A GDAL-readable path: http(s) URLs get /vsicurl/, s3:// URLs /vsis3/; anything else is kept."""
     text = location.strip()
     if text.startswith(('http://', 'https://')):
-        return VSICURL_PREFIX + text
+        return constants.VSICURL_PREFIX + text
     if text.startswith('s3://'):
         return VSIS3_PREFIX + text[len('s3://') :]
     return text
-
-
-def without_vsi_prefix(location: str) -> str:
-    """The parameter file as the velocity granules record it (`autoRIFT_parameter_file`): no /vsicurl/."""
-    return location.removeprefix(VSICURL_PREFIX)
 
 
 def scene_centroid_lonlat(footprint_lonlat: Sequence[tuple[float, float]]) -> tuple[float, float]:

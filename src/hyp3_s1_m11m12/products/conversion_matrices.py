@@ -44,7 +44,6 @@ CHUNK_TARGET_LINES = 8192
 CHUNK_LINE_MULTIPLE = 128
 # hyp3-autorift wrote local time in this format; we write UTC in it, so that tools parsing it keep working.
 DATE_CREATED_FORMAT = '%d-%b-%Y %H:%M:%S'
-VSICURL_PREFIX = '/vsicurl/'
 MATRIX_UNITS = 'pixel/(meter/year)'
 LEI_2021_URL = 'https://www.mdpi.com/2072-4292/13/4/749'
 MATRIX_DESCRIPTIONS = {
@@ -278,10 +277,6 @@ def conversion_matrices_from_geogrid(geogrid_dir: Path) -> ConversionMatrices:
     )
 
 
-def _strip_vsicurl(parameter_file: str) -> str:
-    return parameter_file.removeprefix(VSICURL_PREFIX)
-
-
 def global_attributes(provenance: Provenance, created: datetime) -> dict[str, Any]:
     """The global attributes of `conversion_matrices.nc`, hyp3-autorift's first, then the provenance.
 
@@ -296,7 +291,7 @@ def global_attributes(provenance: Provenance, created: datetime) -> dict[str, An
     if provenance.engine == 'autorift':
         attributes['autoRIFT_software_version'] = provenance.engine_version
     if provenance.parameter_file is not None:
-        attributes['autoRIFT_parameter_file'] = _strip_vsicurl(provenance.parameter_file)
+        attributes['autoRIFT_parameter_file'] = provenance.parameter_file.removeprefix(constants.VSICURL_PREFIX)
     attributes['software'] = 'hyp3_s1_m11m12'
     attributes['software_version'] = provenance.software_version
     attributes['geogrid_engine'] = provenance.engine

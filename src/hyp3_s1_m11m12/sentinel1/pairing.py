@@ -9,6 +9,7 @@ difference of the sensing starts of the first common burst. The plain difference
 import logging
 from dataclasses import dataclass
 
+from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import InvalidGranuleError
 from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition
 from hyp3_s1_m11m12.sentinel1.annotation import Burst
@@ -32,7 +33,7 @@ class RepeatTime:
 
     @property
     def dt_days(self) -> float:
-        return self.dt_seconds / 86400.0
+        return self.dt_seconds / constants.SECONDS_PER_DAY
 
 
 def _polarization_mode(acquisition: Acquisition) -> str:

@@ -18,7 +18,7 @@ import netCDF4
 import numpy as np
 import numpy.typing as npt
 
-from hyp3_s1_m11m12.constants import NODATA_OUT, S1_IW_RANGE_PIXEL_SIZE_M, SECONDS_PER_DAY
+from hyp3_s1_m11m12.constants import DAYS_PER_YEAR, NODATA_OUT, S1_IW_RANGE_PIXEL_SIZE_M, SECONDS_PER_DAY
 from hyp3_s1_m11m12.products.conversion_matrices import (
     DR_TO_VR_FACTOR_DESCRIPTION,
     MATRIX_DESCRIPTIONS,
@@ -41,7 +41,6 @@ ACQUISITION_DATE_FORMAT = '%Y%m%dT%H:%M:%S.%f'
 SLICE_HALF_DURATION_S = 13.5
 MAX_SPEED_M_PER_YR = 1500.0
 COMPRESSION_LEVEL: Final = 2
-DAYS_PER_YEAR = 365.0
 
 
 @dataclass(frozen=True)

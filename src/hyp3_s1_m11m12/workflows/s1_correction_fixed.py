@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
@@ -28,14 +29,13 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
 )
 from hyp3_s1_m11m12.products.quicklook import QUICKLOOK_FILE_NAME, write_quicklook
 from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition, open_acquisition
+from hyp3_s1_m11m12.sentinel1.orbits import ORBIT_CHOICES
 from hyp3_s1_m11m12.sentinel1.pairing import repeat_time
 from hyp3_s1_m11m12.timeutil import format_utc, parse_utc
 from hyp3_s1_m11m12.workflows.cli import add_upload_arguments, exit_on_user_error, new_parser, nullable_string
 
 
 log = logging.getLogger(__name__)
-
-ORBIT_CHOICES = ('auto', 'annotation')
 
 
 @dataclass(frozen=True)
@@ -208,23 +208,30 @@ class _Timing:
     secondary_sensing_start: datetime | None
 
 
-def _repeat_time(
-    reference: Acquisition,
+def _resolve_pair(
+    reference: str | Path,
     secondary: str | Path | None,
     secondary_sensing_start: datetime | str | None,
     dt_seconds: float | None,
+    orbit: str | Path,
     work_dir: Path,
 ) -> _Timing:
-    """dt from whichever of the three was given, logged in seconds and days with where it came from."""
+    """The Geogrid reference (opened with `orbit`) and dt from whichever timing was given, logged with its source."""
     if secondary is not None:
-        # Only the secondary's timing is needed: its own annotation is enough, no orbit file is fetched.
-        pair = repeat_time(reference, open_acquisition(secondary, orbit='annotation', work_dir=work_dir))
-        if pair.swapped:
-            log.info('The given secondary is the older acquisition: %s is the reference', pair.reference.granule)
+        # Timing needs only the annotation; the orbit is read once it is known which scene is the older one.
+        given = open_acquisition(reference, orbit='annotation', work_dir=work_dir)
+        pair = repeat_time(given, open_acquisition(secondary, orbit='annotation', work_dir=work_dir))
         log_repeat_time(
             pair.dt_seconds, f'secondary {pair.secondary.granule}, first common burst {pair.matched_burst_id}'
         )
-        return _Timing(pair.reference, pair.dt_seconds, pair.secondary.granule, pair.secondary.sensing_start)
+        if pair.swapped:
+            log.info('The given secondary is the older acquisition: %s is the reference', pair.reference.granule)
+        older = pair.reference
+        if orbit != 'annotation':
+            older = open_acquisition(secondary if pair.swapped else reference, orbit=orbit, work_dir=work_dir)
+        return _Timing(older, pair.dt_seconds, pair.secondary.granule, pair.secondary.sensing_start)
+
+    acquisition = open_acquisition(reference, orbit=orbit, work_dir=work_dir)
     if secondary_sensing_start is not None:
         if isinstance(secondary_sensing_start, str):
             try:
@@ -234,16 +241,16 @@ def _repeat_time(
                     f'the secondary sensing start {secondary_sensing_start!r} is not an ISO-8601 UTC time; '
                     'give it as e.g. 2021-04-13T05:26:22.032990Z'
                 ) from None
-        dt = (secondary_sensing_start - reference.sensing_start).total_seconds()
+        dt = (secondary_sensing_start - acquisition.sensing_start).total_seconds()
         log_repeat_time(
             dt,
             f'secondary sensing start {format_utc(secondary_sensing_start)} minus reference sensing start '
-            f'{format_utc(reference.sensing_start)}',
+            f'{format_utc(acquisition.sensing_start)}',
         )
-        return _Timing(reference, dt, None, secondary_sensing_start)
+        return _Timing(acquisition, dt, None, secondary_sensing_start)
     assert dt_seconds is not None
     log_repeat_time(float(dt_seconds), 'given directly')
-    return _Timing(reference, float(dt_seconds), None, None)
+    return _Timing(acquisition, float(dt_seconds), None, None)
 
 
 def s1_correction_fixed(
@@ -292,8 +299,7 @@ def s1_correction_fixed(
 
     with tempfile.TemporaryDirectory(prefix='s1_correction_fixed-') as work:
         work_dir = Path(work)
-        reference_acquisition = open_acquisition(reference, orbit=orbit_choice, work_dir=work_dir)
-        timing = _repeat_time(reference_acquisition, secondary, secondary_sensing_start, dt_seconds, work_dir)
+        timing = _resolve_pair(reference, secondary, secondary_sensing_start, dt_seconds, orbit_choice, work_dir)
         check_dt(timing.dt_seconds)
         reference_acquisition = timing.reference
         radar = reference_acquisition.radar_geometry(buffer)
@@ -316,19 +322,45 @@ def s1_correction_fixed(
 def upload_products(products: CorrectionProducts, bucket: str, bucket_prefix: str = '') -> list[str]:
     """Upload every product file to s3://bucket/prefix/ with hyp3lib; returns the object keys.
 
+    The NetCDF goes last, so whoever waits for it finds the rest already there; if any upload fails, the objects
+    this call already put are deleted again, so a bucket never holds a partial set.
     hyp3lib.aws creates its S3 client when imported, so it is imported only when there is something to upload.
+
+    Raises:
+        ProductError: a product file is missing, or S3 refused or failed an upload.
     """
-    from hyp3lib.aws import upload_file_to_s3
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import BotoCoreError, ClientError
+    from hyp3lib import aws
 
     missing = [path for path in products.files if not path.is_file()]
     if missing:
         raise ProductError(f'cannot upload: {", ".join(map(str, missing))} missing; rerun the workflow')
-    keys = []
-    for path in products.files:
-        upload_file_to_s3(path, bucket, bucket_prefix)
-        keys.append(str(Path(bucket_prefix) / path.name))
-    log.info('Uploaded %d files to s3://%s/%s', len(keys), bucket, bucket_prefix)
-    return keys
+    uploaded: list[str] = []
+    try:
+        for path in (*products.geotiffs, products.quicklook, products.netcdf):
+            aws.upload_file_to_s3(path, bucket, bucket_prefix)
+            uploaded.append(str(Path(bucket_prefix) / path.name))
+    except BaseException as error:
+        _delete_uploaded(aws.S3_CLIENT, bucket, uploaded)
+        if isinstance(error, BotoCoreError | ClientError | S3UploadFailedError):
+            raise ProductError(
+                f'uploading to s3://{bucket}/{bucket_prefix} failed ({error}); nothing was left in the bucket: '
+                'check the bucket name, the AWS credentials and the network, then rerun'
+            ) from None
+        raise
+    log.info('Uploaded %d files to s3://%s/%s', len(uploaded), bucket, bucket_prefix)
+    return uploaded
+
+
+def _delete_uploaded(client: Any, bucket: str, keys: list[str]) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for key in keys:
+        try:
+            client.delete_object(Bucket=bucket, Key=key)
+        except (BotoCoreError, ClientError) as error:  # best effort: the upload error is the one to report
+            log.warning('Could not remove s3://%s/%s after the failed upload: %s', bucket, key, error)
 
 
 def _utc_argument(value: str) -> datetime:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from enum import Enum
 
-from hyp3_s1_m11m12.constants import S1_IW_RANGE_PIXEL_SIZE_M
+from hyp3_s1_m11m12.constants import DAYS_PER_YEAR, S1_IW_RANGE_PIXEL_SIZE_M
 from hyp3_s1_m11m12.errors import UserFacingError
 from hyp3_s1_m11m12.products.granules.metadata import GranuleMetadata, read_granule_metadata
 from hyp3_s1_m11m12.products.granules.remote import ReadStats, is_remote, make_s3_client
@@ -24,7 +24,6 @@ from hyp3_s1_m11m12.products.granules.remote import ReadStats, is_remote, make_s
 
 log = logging.getLogger(__name__)
 
-DAYS_PER_YEAR = 365.0
 # date_dt comes from sensing mid-times, Geogrid's dt from burst starts: they differ by seconds over days (< 1e-4).
 FACTOR_RELATIVE_TOLERANCE = 1e-3
 # |(M11, M12)| x dr_to_vr_factor: sin(29-46 deg) / scale factor 0.9-1.1, with margin; 0.61-0.67 in the golden

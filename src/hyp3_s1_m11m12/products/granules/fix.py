@@ -101,6 +101,20 @@ def _attribute(variable: Any, name: str) -> Any:
     return variable.getncattr(name) if name in variable.ncattrs() else None
 
 
+def _number_attribute(path: Path, variable: Any, name: str) -> float | None:
+    """A numeric attribute (granules store some as strings); None when absent."""
+    value = _attribute(variable, name)
+    if value is None:
+        return None
+    try:
+        number = float(np.asarray(value).item())
+    except (TypeError, ValueError):
+        raise ProductError(
+            f'{path}: {variable.name}:{name} = {value!r} is not a number; the granule is malformed'
+        ) from None
+    return number if np.isfinite(number) else None
+
+
 def _read_granule(path: Path) -> _Granule:
     try:
         with netCDF4.Dataset(path, 'r') as dataset:
@@ -113,11 +127,11 @@ def _read_granule(path: Path) -> _Granule:
             missing = [name for name in ('v', 'x', 'y', 'img_pair_info', 'mapping') if name not in variables]
             if missing:
                 raise ProductError(f'{path} lacks {", ".join(missing)}; it is not an ITS_LIVE V2 velocity granule')
-            date_dt = _attribute(variables['img_pair_info'], 'date_dt')
-            epsg = _attribute(variables['mapping'], 'spatial_epsg')
-            if date_dt is None or not float(date_dt) > 0:
+            date_dt = _number_attribute(path, variables['img_pair_info'], 'date_dt')
+            epsg = _number_attribute(path, variables['mapping'], 'spatial_epsg')
+            if date_dt is None or not date_dt > 0:
                 raise ProductError(f'{path}: img_pair_info has no positive date_dt; the repeat time is unknown')
-            if epsg is None:
+            if epsg is None or epsg != int(epsg):
                 raise ProductError(f'{path}: the mapping variable has no spatial_epsg; the map projection is unknown')
             dataset.set_auto_maskandscale(False)
             v = np.asarray(variables['v'][:])
@@ -126,7 +140,7 @@ def _read_granule(path: Path) -> _Granule:
             if v_fill is not None:
                 valid_v &= v != v_fill
             return _Granule(
-                date_dt_days=float(date_dt),
+                date_dt_days=date_dt,
                 epsg=int(epsg),
                 x=np.asarray(variables['x'][:], dtype=np.float64),
                 y=np.asarray(variables['y'][:], dtype=np.float64),
