@@ -23,7 +23,7 @@ def test_every_workflow_is_both_a_console_script_and_a_hyp3_entry_point():
 def test_process_help(script_runner, workflow):
     result = script_runner.run([sys.executable, '-m', 'hyp3_s1_m11m12', '++process', workflow, '-h'])
     assert result.success, result.stderr
-    assert result.stdout.startswith(f'usage: {workflow}')
+    assert f'usage: {workflow} ' in result.stdout
 
 
 @pytest.mark.parametrize('workflow', WORKFLOWS)
@@ -44,7 +44,7 @@ def test_dispatcher_help_lists_workflows(script_runner):
 def test_default_workflow_is_s1_correction_fixed(script_runner):
     result = script_runner.run([sys.executable, '-m', 'hyp3_s1_m11m12', '-h'])
     assert result.success, result.stderr
-    assert result.stdout.startswith('usage: s1_correction_fixed')
+    assert 'usage: s1_correction_fixed ' in result.stdout
 
 
 def test_unknown_process_exits_2_naming_the_choices():

@@ -185,6 +185,17 @@ def test_bad_conversion_matrices(synthetic, tmp_path, kind, options, message):
     assert not list(tmp_path.glob('.*partial'))
 
 
+def test_an_existing_output_needs_overwrite(tmp_path, synthetic):
+    output = tmp_path / 'out.nc'
+    output.write_bytes(b'an earlier result')
+    with pytest.raises(ProductError, match='already exists: use --overwrite'):
+        fix_granule(synthetic['granule'], synthetic['matrices'], output=output)
+    assert output.read_bytes() == b'an earlier result'
+    fix_granule(synthetic['granule'], synthetic['matrices'], output=output, overwrite=True)
+    with netCDF4.Dataset(output) as dataset:
+        assert 'M11' in dataset.variables
+
+
 def test_granule_without_m11m12(tmp_path, synthetic):
     optical = write_synthetic_granule(
         tmp_path / 'optical.nc', synthetic_conversion_matrices(12.0), synthetic_pair(12.0), include_matrices=False

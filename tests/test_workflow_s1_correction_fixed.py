@@ -193,6 +193,19 @@ def test_swapped_pair_keeps_the_requested_orbit(
     assert seen == {'orbit source': name, 'reference': inputs.pair.reference_scene.name}
 
 
+def test_a_failed_run_leaves_no_empty_output_folder(inputs: Inputs, tmp_path: Path) -> None:
+    output_dir = tmp_path / 'new' / 'folder'
+    with pytest.raises(UserFacingError):
+        s1_correction_fixed(
+            tmp_path / 'no-such-scene.zip',
+            dt_seconds=86400.0,
+            orbit='annotation',
+            parameter_file=str(inputs.parameter_file),
+            output_dir=output_dir,
+        )
+    assert not output_dir.exists()
+
+
 def test_overwrite_replaces_an_earlier_run(inputs: Inputs, tmp_path: Path) -> None:
     common: dict[str, Any] = {
         'orbit': 'annotation',

@@ -1,9 +1,9 @@
 """HyP3 entry point: `python -m hyp3_s1_m11m12 ++process <workflow> [workflow arguments]`."""
 
 import argparse
+import logging
 import os
 import sys
-import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -11,7 +11,11 @@ from hyp3_s1_m11m12.credentials import CredentialsError, write_earthdata_credent
 from hyp3_s1_m11m12.logger import configure_root_logger
 
 
+log = logging.getLogger(__name__)
+
 DEFAULT_WORKFLOW = 's1_correction_fixed'
+# Only these read granules from ASF; the others need no Earthdata credentials.
+WORKFLOWS_READING_FROM_ASF = ('s1_correction_fixed',)
 
 
 def main() -> None:
@@ -42,11 +46,11 @@ def main() -> None:
     except CredentialsError as error:
         parser.error(str(error))
 
-    if not (Path.home() / '.netrc').exists():
-        warnings.warn(
-            'Earthdata credentials must be present as environment variables, or in your netrc.',
-            UserWarning,
-            stacklevel=1,
+    has_credentials = (Path.home() / '.netrc').exists() or os.getenv('EARTHDATA_TOKEN')
+    if args.process in WORKFLOWS_READING_FROM_ASF and not has_credentials:
+        log.warning(
+            'Earthdata credentials are needed to read Sentinel-1 metadata from ASF: set EARTHDATA_USERNAME and '
+            'EARTHDATA_PASSWORD (or EARTHDATA_TOKEN), or add urs.earthdata.nasa.gov to ~/.netrc'
         )
 
     (entry_point,) = entry_points(group='hyp3', name=args.process)

@@ -150,10 +150,6 @@ class Orbit:
         self.check_within_span(times)
         return hermite_interpolate(self.times_s, self.positions_m, self.velocities_m_s, times)
 
-    def interpolate_at(self, time: datetime) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Position and velocity, each shape (3,), at a UTC time."""
-        return self.interpolate(np.float64(self.seconds_since_epoch(time)))
-
 
 def hermite_node_indices(
     node_times_s: npt.NDArray[np.float64], times_s: npt.NDArray[np.float64]

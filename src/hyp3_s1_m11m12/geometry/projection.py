@@ -60,10 +60,3 @@ class MapProjection:
         """(latitude, longitude) in degrees to map (easting, northing)."""
         _, to_map = _transformers(self.epsg)
         return _transform(to_map, lon_deg, lat_deg)
-
-
-def is_projected_epsg(epsg: int) -> bool:
-    try:
-        return bool(pyproj.CRS.from_epsg(epsg).is_projected)
-    except pyproj.exceptions.CRSError:
-        return False

@@ -178,7 +178,7 @@ def resolve_orbit(
             )
             return orbit_for_acquisition(annotation_vectors, start, stop, source='annotation', margin_s=None)
         try:
-            if work_dir is not None:  # keep the file, as hyp3-autorift keeps ./Orbits
+            if work_dir is not None:  # the caller decides how long the EOF file lives
                 path = fetch_orbit_file(scene, Path(work_dir), api_url=api_url)
                 vectors = read_eof(path)
             else:
@@ -193,5 +193,5 @@ def resolve_orbit(
             return orbit_for_acquisition(annotation_vectors, start, stop, source='annotation', margin_s=None)
     path = Path(choice)
     if not path.is_file():
-        raise OrbitError(f"orbit {choice!r} is neither 'auto', 'annotation' nor an existing EOF file")
+        raise OrbitError(f"orbit {str(choice)!r} is neither 'auto', 'annotation' nor an existing EOF file")
     return orbit_for_acquisition(read_eof(path), start, stop, source=path.name)

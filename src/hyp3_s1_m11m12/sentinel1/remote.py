@@ -184,7 +184,3 @@ class RemoteZipSafe(ZipSafe):
     @property
     def bytes_fetched(self) -> int:
         return self.counter.bytes
-
-
-def open_remote_zip(url: str, *, token: str | None = None) -> RemoteZipSafe:
-    return RemoteZipSafe(url, token=token)

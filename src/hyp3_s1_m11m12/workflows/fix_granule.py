@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--m11m12-dtype', choices=M11M12_DTYPES, help='store M11/M12 as this type (default: as in the granule)'
     )
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
     return parser
 
 
@@ -52,6 +53,7 @@ def main() -> None:
         in_place=args.in_place,
         rescale_spoofed=args.rescale_spoofed,
         m11m12_dtype=args.m11m12_dtype,
+        overwrite=args.overwrite,
     )
 
 

@@ -6,8 +6,10 @@ conversion_matrices.nc, the nine window_*.tif Geogrid GeoTIFFs and conversion_ma
 """
 
 import argparse
+import contextlib
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -253,6 +255,17 @@ def _resolve_pair(
     return _Timing(acquisition, float(dt_seconds), None, None)
 
 
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path, created: bool) -> Iterator[None]:
+    """A run that fails (a typo in a granule name, say) must not leave behind the empty folder it created."""
+    try:
+        yield
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def s1_correction_fixed(
     reference: str | Path,
     *,
@@ -294,10 +307,14 @@ def s1_correction_fixed(
     if dt_seconds is not None:
         check_dt(dt_seconds)
     check_choices(engine, m11m12_dtype)
+    created_output_dir = not Path(output_dir).exists()
     output_dir = prepare_products_dir(output_dir, overwrite)
     orbit_choice: str | Path = orbit if str(orbit) in ORBIT_CHOICES else Path(orbit)
 
-    with tempfile.TemporaryDirectory(prefix='s1_correction_fixed-') as work:
+    with (
+        _removed_if_left_empty(output_dir, created_output_dir),
+        tempfile.TemporaryDirectory(prefix='s1_correction_fixed-') as work,
+    ):
         work_dir = Path(work)
         timing = _resolve_pair(reference, secondary, secondary_sensing_start, dt_seconds, orbit_choice, work_dir)
         check_dt(timing.dt_seconds)

@@ -68,7 +68,7 @@ class _Granule:
     matrix_fill: dict[str, float | None]
 
 
-def _check_destination(granule: Path, output: Path | None, in_place: bool) -> tuple[Path, Path | None]:
+def _check_destination(granule: Path, output: Path | None, in_place: bool, overwrite: bool) -> tuple[Path, Path | None]:
     """The file to write and the backup to keep (in-place only), validated before any work is done."""
     if not granule.is_file():
         raise ProductError(f'granule {granule} does not exist; give the path of a local V2 velocity granule')
@@ -88,6 +88,8 @@ def _check_destination(granule: Path, output: Path | None, in_place: bool) -> tu
         raise ProductError(f'--output {output} is the granule itself; use --in-place to replace it (with a backup)')
     if output.is_dir():
         raise ProductError(f'cannot write {output}: it is a folder; give a file name')
+    if output.exists() and not overwrite:
+        raise ProductError(f'{output} already exists: use --overwrite to replace it, or choose another --output')
     parent = output.parent
     if not parent.is_dir():
         what = 'is not a folder' if parent.exists() else 'does not exist'
@@ -405,6 +407,7 @@ def fix_granule(
     in_place: bool = False,
     rescale_spoofed: bool = False,
     m11m12_dtype: str | None = None,
+    overwrite: bool = False,
 ) -> FixResult:
     """Write `granule` with M11/M12 and dr_to_vr_factor taken from `conversion_matrices`, to `output` or in place.
 
@@ -412,7 +415,8 @@ def fix_granule(
     `m11m12_dtype` says otherwise. With `rescale_spoofed`, `conversion_matrices` must come from hyp3-autorift's
     1-day spoofed s1_correction: M11/M12 are multiplied by the granule's date_dt and dr_to_vr_factor divided by it.
     The new file is written under a temporary name in the destination folder and renamed once complete; in place,
-    the original is kept as `<granule>.bak` (a hard link) before the rename. The granule is never modified otherwise.
+    the original is kept as `<granule>.bak` (a hard link) before the rename. The granule is never modified otherwise;
+    an existing `output` is replaced only with `overwrite`.
 
     Raises:
         ProductError: see the checks above; nothing is written then.
@@ -420,7 +424,7 @@ def fix_granule(
     """
     if m11m12_dtype is not None and m11m12_dtype not in M11M12_DTYPES:
         raise UserFacingError(f'unknown M11/M12 data type {m11m12_dtype!r}; choose one of {", ".join(M11M12_DTYPES)}')
-    destination, backup = _check_destination(granule, output, in_place)
+    destination, backup = _check_destination(granule, output, in_place, overwrite)
     names = (granule.name, conversion_matrices.name)
 
     target = _read_granule(granule)

@@ -63,10 +63,6 @@ class GranuleMetadata:
     matrix_magnitude: float | None = None
 
     @property
-    def has_matrices(self) -> bool:
-        return self.m11 is not None and self.m12 is not None
-
-    @property
     def is_sentinel1(self) -> bool:
         return self.mission_img1 == 'S' and (self.satellite_img1 or '').startswith('1')
 
