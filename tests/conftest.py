@@ -1,5 +1,7 @@
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,17 @@ else:  # pragma: no cover
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _forget_stream_handlers_of_the_test() -> Iterator[None]:
+    """Workflows' main() configure the root logger on pytest's captured stdout, which is closed after the test."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
 
 
 def shared_directory() -> Path:
