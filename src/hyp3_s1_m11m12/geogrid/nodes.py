@@ -2,7 +2,8 @@
 
 Pure: map coordinates, DEM heights and parameter values in, output bands out. Every formula is evaluated in the
 order geogrid.cpp evaluates it, so floating-point results agree to a few ulps; rounding is C++ std::round (half
-away from zero) and chip sizes truncate like a C double -> int conversion.
+away from zero) and chip sizes truncate like a C double -> int conversion. With numba, compute_nodes runs the
+same operations node by node in the fused kernels of geometry/kernels.py (the tests check both give the same bits).
 """
 
 import math
@@ -12,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyp3_s1_m11m12.geogrid.types import GeogridSettings
+from hyp3_s1_m11m12.geometry import kernels
 from hyp3_s1_m11m12.geometry.ellipsoid import ecef_to_llh, llh_to_ecef
 from hyp3_s1_m11m12.geometry.orbit import Orbit
 from hyp3_s1_m11m12.geometry.projection import MapProjection
@@ -55,6 +57,19 @@ OUTPUT_LAYOUT: dict[str, tuple[int, type[np.generic]]] = {
     OFF2VEL_Y: (3, np.float64),
     SCALE_FACTOR: (2, np.float64),
 }
+
+# The parameter rasters besides the DEM and the outputs, in the argument order of kernels.geogrid_outputs_kernel.
+RASTERS_BESIDES_DEM = ('dhdx', 'dhdy', 'vx', 'vy', 'srx', 'sry', 'csminx', 'csminy', 'csmaxx', 'csmaxy', 'ssm')
+KERNEL_OUTPUTS = (
+    OFFSET,
+    SEARCH_RANGE,
+    CHIP_SIZE_MIN,
+    CHIP_SIZE_MAX,
+    STABLE_SURFACE_MASK,
+    OFF2VEL_X,
+    OFF2VEL_Y,
+    SCALE_FACTOR,
+)
 
 # Diagnostics (not written): the offsets before rounding, for consistency checks of the conversion matrices.
 OFFSET_RANGE_UNROUNDED = 'offset_range_unrounded'
@@ -146,6 +161,8 @@ def compute_nodes(
     Raises:
         OrbitError: a node's zero-Doppler time (or that time + 1/prf) falls outside the orbit.
     """
+    if kernels.AVAILABLE if context.compiled is None else context.compiled:
+        return _compute_nodes_compiled(context, x, y, values, include_diagnostics)
     nodata_out = float(context.settings.nodata_out)
     dr = context.range_pixel_size_m
     height = values['dem']
@@ -349,6 +366,140 @@ def _inside_outputs(
         mask[:, _equals_nodata(values['ssm'], context.vx_nodata)] = settings.nodata_out
         outputs[STABLE_SURFACE_MASK] = mask
     return outputs
+
+
+def _vector(values: npt.ArrayLike) -> FloatArray:
+    """A writeable C-contiguous float64 vector: the one array type the compiled kernels are compiled (and cached) for.
+
+    (numba compiles read-only arrays, e.g. broadcast views, as another type.)
+    """
+    return np.require(values, dtype=np.float64, requirements=['C', 'W']).reshape(-1)
+
+
+def _compute_nodes_compiled(
+    context: NodeContext,
+    x: FloatArray,
+    y: FloatArray,
+    values: dict[str, FloatArray],
+    include_diagnostics: bool,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """compute_nodes with the fused numba kernels: the same operations node by node, so the same bits.
+
+    Two kernels do everything but the map projections, which stay with pyproj (between them): no temporaries
+    per formula, and the GIL is released for the whole block, so worker threads use every core.
+    """
+    x = _vector(x)
+    y = _vector(y)
+    height = _vector(values['dem'])
+    lat_deg, lon_deg = context.projection.to_geographic(x, y)
+    location, inside_nodes, steps = _radar_kernel(context, _vector(lat_deg), _vector(lon_deg), height)
+    range_x, range_y = context.projection.to_map(steps[0], steps[1])
+    along_x, along_y = context.projection.to_map(steps[3], steps[4])
+    map_steps = (_vector(range_x), _vector(range_y), steps[2], _vector(along_x), _vector(along_y), steps[5])
+    outputs = _outputs_kernel(context, x, y, height, values, inside_nodes, map_steps, include_diagnostics)
+    outputs[LOCATION] = location
+    if include_diagnostics:
+        outputs[NEWTON_ITERATIONS_USED] = np.full(x.size, context.newton_max_iterations)
+    return outputs
+
+
+def _radar_kernel(
+    context: NodeContext, lat_deg: FloatArray, lon_deg: FloatArray, height: FloatArray
+) -> tuple[IntArray, npt.NDArray[np.int64], FloatArray]:
+    """Sections 2.3-2.7 with kernels.geogrid_radar_kernel: (location, inside nodes, their steps).
+
+    The steps, shape (6, inside count), are the latitude, longitude (degrees) and height of the point one
+    slant-range pixel farther, then the latitude, longitude and distance of the point one azimuth line later.
+
+    Raises:
+        OrbitError: a node's zero-Doppler time (or that time + 1/prf) falls outside the orbit.
+    """
+    orbit = context.orbit
+    orbit.check_within_span(np.float64(context.initial_time_s))
+    n = height.size
+    line_time = 1 / context.prf_hz
+    location = np.full((2, n), context.settings.nodata_out, dtype=np.int32)
+    times = np.empty(n)
+    status = np.empty(n, dtype=np.int8)
+    inside_nodes = np.empty(n, dtype=np.int64)
+    steps = np.empty((6, n))
+    count = kernels.compiled().geogrid_radar(
+        *(orbit.times_s, orbit.positions_m, orbit.velocities_m_s),
+        *(lat_deg, lon_deg, height),
+        float(context.initial_time_s),
+        int(context.newton_max_iterations),
+        int(GEOGRID_TOPO_ITERATIONS),
+        bool(context.stop_at_fixed_point),
+        float(context.starting_range_m),
+        float(context.range_pixel_size_m),
+        float(context.sensing_start_s),
+        float(context.prf_hz),
+        float(line_time),
+        float(context.number_of_lines - 1),  # last line
+        float(context.number_of_samples - 1),  # last sample
+        int(context.look_side),
+        *(location, times, status, inside_nodes),
+        *steps,
+    )
+    if np.any(status & kernels.OUTSIDE_ORBIT):
+        # geo2rdr raises the OrbitError that names the time outside the orbit
+        targets = np.stack(llh_to_ecef(DEG2RAD * lat_deg, DEG2RAD * lon_deg, height), axis=-1)
+        geo2rdr(orbit, targets, context.initial_time_s, context.newton_max_iterations, compiled=True)
+    if np.any(status & kernels.STEP_OUTSIDE_ORBIT):
+        orbit.check_within_span(times + line_time)
+    return location, inside_nodes[:count], np.ascontiguousarray(steps[:, :count])
+
+
+def _outputs_kernel(
+    context: NodeContext,
+    x: FloatArray,
+    y: FloatArray,
+    height: FloatArray,
+    values: dict[str, FloatArray],
+    inside_nodes: npt.NDArray[np.int64],
+    map_steps: tuple[FloatArray, ...],
+    include_diagnostics: bool,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Sections 2.6-2.11 with kernels.geogrid_outputs_kernel: every output autoRIFT writes but the location.
+
+    `map_steps` are _radar_kernel's steps with the points projected to map x, y. Outputs autoRIFT does not write
+    for the given rasters are passed to the kernel with no columns, which tells it to skip them.
+    """
+    settings = context.settings
+    nodata_out = float(settings.nodata_out)
+    n = x.size
+    wanted = set(outputs_for(context.present))
+
+    def output(name: str) -> npt.NDArray[np.generic]:
+        bands, dtype = OUTPUT_LAYOUT[name]
+        return np.full((bands, n if name in wanted else 0), nodata_out, dtype=dtype)
+
+    outputs = {name: output(name) for name in OUTPUT_LAYOUT if name != LOCATION}
+    unrounded = np.full((2, n if include_diagnostics and OFFSET in wanted else 0), np.nan)
+    no_values = np.empty(0)
+    kernels.compiled().geogrid_outputs(
+        *(x, y, height, inside_nodes),
+        *map_steps,
+        *(_vector(values[name]) if name in values else no_values for name in RASTERS_BESIDES_DEM),
+        float(context.dt_seconds),
+        float(context.range_pixel_size_m),
+        nodata_out,
+        float(context.vx_nodata or 0.0),
+        context.vx_nodata is not None,
+        float(search_range_scale(context.dt_seconds, settings)),
+        float(settings.srs_min_search_m_per_yr),
+        float(settings.srs_max_search_m_per_yr),
+        float(settings.chip_size_x0_m),
+        float(context.chip_pixels_range),
+        float(context.chip_pixels_azimuth),
+        *(outputs[name] for name in KERNEL_OUTPUTS),
+        unrounded,
+    )
+    result: dict[str, npt.NDArray[np.generic]] = {name: array for name, array in outputs.items() if name in wanted}
+    if unrounded.size:
+        result[OFFSET_RANGE_UNROUNDED] = unrounded[0]
+        result[OFFSET_AZIMUTH_UNROUNDED] = unrounded[1]
+    return result
 
 
 def chip_size_pixels(chip_size_x0_m: float, ground_range_pixel_m: float, azimuth_pixel_m: float) -> tuple[int, int]:

@@ -1,9 +1,9 @@
 """The numpy Geogrid engine: autoRIFT v1.6.0's ISCE2 radar Geogrid, pip-installable and multi-threaded.
 
 Its outputs are bit-identical to autoRIFT's on the golden cases: every floating-point operation of the reference
-(ISCE2's orbit interpolation, latlon.F, geogrid.cpp) is done in the same order and time base. The two hot loops
-(zero-Doppler Newton, along-track topo) run as numba kernels when numba is installed (geometry/kernels.py,
-bit-identical to their numpy versions, ~5x faster), in numpy otherwise.
+(ISCE2's orbit interpolation, latlon.F, geogrid.cpp) is done in the same order and time base. When numba is
+installed the whole per-node computation but the map projections runs in two fused numba kernels
+(geometry/kernels.py, bit-identical to the numpy code of nodes.py); in numpy otherwise.
 
 `compute_numpy_geogrid` returns the output bands as arrays (nothing written); `run_numpy_geogrid` writes the
 window_*.tif files. The grid is processed in row blocks (bounded memory): the main thread reads each block's DEM
