@@ -216,3 +216,15 @@ def test_an_error_mid_run_leaves_nothing_behind(
     with pytest.raises(OrbitError, match='the orbit ends here'):
         run_numpy_geogrid(radar, DT_12_DAYS_S, rasters, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(('omp_num_threads', 'expected'), [('3', 3), ('', None), ('zero', None), ('0', None)])
+def test_worker_threads_follow_omp_num_threads(monkeypatch, omp_num_threads, expected):
+    """HyP3's ++omp-num-threads sets OMP_NUM_THREADS; without it, the CPUs the process may use (at most 8)."""
+    import os
+
+    from hyp3_s1_m11m12.geogrid.numpy_engine import available_workers
+
+    monkeypatch.setenv('OMP_NUM_THREADS', omp_num_threads)
+    allowed = max(1, min(len(os.sched_getaffinity(0)), 8))
+    assert available_workers() == (expected if expected is not None else allowed)

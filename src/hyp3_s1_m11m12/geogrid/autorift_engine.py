@@ -25,7 +25,13 @@ from osgeo import gdal
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError, UserFacingError
 from hyp3_s1_m11m12.geogrid.rasters import DemGrid, open_rasters
-from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters, check_dt
+from hyp3_s1_m11m12.geogrid.types import (
+    DEFAULT_SETTINGS,
+    GeogridResult,
+    GeogridSettings,
+    ParameterRasters,
+    check_dt,
+)
 from hyp3_s1_m11m12.geometry.orbit import Orbit
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
@@ -79,8 +85,6 @@ GEOGRID_EXIT_CODES = {
 }
 
 R = TypeVar('R')
-
-DEFAULT_SETTINGS = GeogridSettings()
 
 
 @dataclass(frozen=True)

@@ -63,14 +63,3 @@ class GeogridTiff:
         if self.dataset is not None:
             self.dataset.FlushCache()
             self.dataset = None
-
-
-def write_geotiff(
-    path: Path, data: npt.NDArray[np.generic], geotransform: tuple[float, ...], wkt: str, nodata: float
-) -> None:
-    """Write a whole (bands, rows, cols) array as one Geogrid-style GeoTIFF."""
-    tiff = GeogridTiff(path, data.shape[2], data.shape[1], data.shape[0], data.dtype.type, geotransform, wkt, nodata)
-    try:
-        tiff.write_rows(0, data)
-    finally:
-        tiff.close()

@@ -32,7 +32,13 @@ from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import nodes
 from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, epsg_wkt
 from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
-from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters, check_dt
+from hyp3_s1_m11m12.geogrid.types import (
+    DEFAULT_SETTINGS,
+    GeogridResult,
+    GeogridSettings,
+    ParameterRasters,
+    check_dt,
+)
 from hyp3_s1_m11m12.geogrid.window import GridWindow, grid_window, incidence_angle_rad, scene_bounding_box
 from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -44,7 +50,6 @@ log = logging.getLogger(__name__)
 ENGINE_NAME = 'numpy'
 BLOCK_NODES = 16384  # nodes per block: small enough for the cache and bounded memory, large for numpy overhead
 TEMPORARY_PREFIX = '.numpy-geogrid-'
-DEFAULT_SETTINGS = GeogridSettings()
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,15 @@ def _compute_block(
     return {name: array.reshape(*array.shape[:-1], rows, window.p_count) for name, array in outputs.items()}
 
 
+def available_workers() -> int:
+    """Threads for the block pool: OMP_NUM_THREADS when set (HyP3's ++omp-num-threads), else the CPUs this process
+    may run on (a container's CPU set, not the host's count), at most 8."""
+    requested = os.environ.get('OMP_NUM_THREADS', '')
+    if requested.isdigit() and int(requested) > 0:
+        return int(requested)
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
 def iterate_blocks(
     plan: GeogridPlan,
     opened: OpenRasters,
@@ -168,7 +182,7 @@ def iterate_blocks(
     """(first row, outputs of shape (bands, rows, p_count)) for consecutive row blocks, in order."""
     window = plan.window
     rows_per_block = max(1, (block_nodes or BLOCK_NODES) // window.p_count)
-    workers = workers or min(os.cpu_count() or 1, 8)
+    workers = workers or available_workers()
     starts = range(0, window.l_count, rows_per_block)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='geogrid') as pool:
         pending: deque[tuple[int, Future[dict[str, npt.NDArray[np.generic]]]]] = deque()

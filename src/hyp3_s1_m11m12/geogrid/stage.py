@@ -16,7 +16,13 @@ from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import autorift_engine
 from hyp3_s1_m11m12.geogrid.spec import load_spec
-from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters, check_dt
+from hyp3_s1_m11m12.geogrid.types import (
+    DEFAULT_SETTINGS,
+    GeogridResult,
+    GeogridSettings,
+    ParameterRasters,
+    check_dt,
+)
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
 
@@ -24,8 +30,6 @@ log = logging.getLogger(__name__)
 
 ENGINES = ('auto', 'numpy', 'autorift')
 TEMPORARY_PREFIX = '.geogrid-partial-'
-
-DEFAULT_SETTINGS = GeogridSettings()
 
 Engine = Callable[[RadarGeometry, float, ParameterRasters, Path, GeogridSettings], GeogridResult]
 

@@ -47,6 +47,9 @@ class GeogridSettings:
     srs_min_search_m_per_yr: float = constants.SEARCH_RANGE_MIN_M_PER_YR
 
 
+DEFAULT_SETTINGS = GeogridSettings()
+
+
 @dataclass(frozen=True)
 class GeogridResult:
     """Where the outputs went and the state Geogrid derived (autoRIFT's getState / run-info dict)."""
