@@ -538,8 +538,8 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
             raise failure
         original(dataset, name, *args)
 
-    original = module._write_matrix
-    monkeypatch.setattr(module, '_write_matrix', fail_on_m12)
+    original = module.write_matrix_variable
+    monkeypatch.setattr(module, 'write_matrix_variable', fail_on_m12)
     with pytest.raises(ProductError, match='cannot write .*conversion_matrices.nc .*writable and has free space'):
         write_conversion_matrices(_synthetic_matrices(), tmp_path / 'conversion_matrices.nc', provenance=_provenance())
     assert calls == ['M11', 'M12']  # the file was open and half written when the failure came
@@ -554,7 +554,7 @@ def test_an_interrupted_write_keeps_the_previous_file(tmp_path: Path, monkeypatc
     def interrupt(*args: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module, '_write_matrix', interrupt)
+    monkeypatch.setattr(module, 'write_matrix_variable', interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_conversion_matrices(_synthetic_matrices(), output, provenance=_provenance(), overwrite=True)
     assert output.read_bytes() == before

@@ -347,14 +347,14 @@ def test_interrupted_run_leaves_no_netcdf(
 
         monkeypatch.setattr(workflow, 'write_quicklook', interrupted)
     else:
-        real_write_matrix = conversion_matrices._write_matrix
+        real_write_matrix = conversion_matrices.write_matrix_variable
 
         def interrupted_write(dataset: Any, name: str, *args: Any, **kwargs: Any) -> None:
             real_write_matrix(dataset, name, *args, **kwargs)
             if name == 'M12':  # as Ctrl-C half way through the NetCDF
                 raise KeyboardInterrupt
 
-        monkeypatch.setattr(conversion_matrices, '_write_matrix', interrupted_write)
+        monkeypatch.setattr(conversion_matrices, 'write_matrix_variable', interrupted_write)
     with pytest.raises(KeyboardInterrupt):
         s1_correction_fixed(
             inputs.pair.reference,

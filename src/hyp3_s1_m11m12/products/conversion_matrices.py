@@ -329,7 +329,7 @@ def _temporary_path(output: Path) -> Path:
     return output.with_name(f'.{output.name}.{uuid.uuid4().hex}.partial')
 
 
-def _write_matrix(
+def write_matrix_variable(
     dataset: netCDF4.Dataset,
     name: str,
     values: FloatArray,
@@ -337,6 +337,7 @@ def _write_matrix(
     chunk_sizes: tuple[int, int],
     dr_to_vr_factor: float,
 ) -> None:
+    """M11 or M12 as ITS_LIVE writes it: int16 with `packing`, or float32 when it is None; NaN becomes the fill."""
     variable = dataset.createVariable(
         name,
         'i2' if packing is not None else 'f4',
@@ -383,8 +384,8 @@ def _write_dataset(
         write_projection_coordinates(dataset, matrices.x, matrices.y)
         write_mapping_variable(dataset, matrices.epsg, matrices.geotransform)
         chunk_sizes = (chunk_lines(ny), nx)
-        _write_matrix(dataset, 'M11', matrices.M11, packings['M11'], chunk_sizes, matrices.dr_to_vr_factor)
-        _write_matrix(dataset, 'M12', matrices.M12, packings['M12'], chunk_sizes, matrices.dr_to_vr_factor)
+        write_matrix_variable(dataset, 'M11', matrices.M11, packings['M11'], chunk_sizes, matrices.dr_to_vr_factor)
+        write_matrix_variable(dataset, 'M12', matrices.M12, packings['M12'], chunk_sizes, matrices.dr_to_vr_factor)
 
 
 def write_conversion_matrices(

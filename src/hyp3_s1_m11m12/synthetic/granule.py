@@ -20,16 +20,13 @@ import numpy.typing as npt
 
 from hyp3_s1_m11m12.constants import DAYS_PER_YEAR, NODATA_OUT, S1_IW_RANGE_PIXEL_SIZE_M, SECONDS_PER_DAY
 from hyp3_s1_m11m12.products.conversion_matrices import (
-    DR_TO_VR_FACTOR_DESCRIPTION,
-    MATRIX_DESCRIPTIONS,
-    MATRIX_STANDARD_NAMES,
-    MATRIX_UNITS,
     ConversionMatrices,
     chunk_lines,
     conversion_matrices_from_geogrid,
+    write_matrix_variable,
 )
 from hyp3_s1_m11m12.products.mapping import MAPPING_VARIABLE_NAME, write_mapping_variable, write_projection_coordinates
-from hyp3_s1_m11m12.products.packing import int16_packing, pack_int16
+from hyp3_s1_m11m12.products.packing import int16_packing
 
 
 FloatArray = npt.NDArray[np.float64]
@@ -165,36 +162,6 @@ def _write_velocity(
     variable[:] = _int16_velocity(values, valid)
 
 
-def _write_matrix(
-    dataset: netCDF4.Dataset,
-    name: str,
-    values: FloatArray,
-    dtype: GranuleMatrixDtype,
-    dr_to_vr_factor: float,
-    chunks: tuple[int, int],
-) -> None:
-    variable = _create(dataset, name, dtype, NODATA_OUT, chunks)
-    variable.setncatts(
-        {
-            'standard_name': MATRIX_STANDARD_NAMES[name],
-            'description': MATRIX_DESCRIPTIONS[name],
-            'units': MATRIX_UNITS,
-            'grid_mapping': MAPPING_VARIABLE_NAME,
-            'dr_to_vr_factor': np.float64(dr_to_vr_factor),
-            'dr_to_vr_factor_description': DR_TO_VR_FACTOR_DESCRIPTION,
-        }
-    )
-    if dtype == 'int16':
-        packing = int16_packing(values)
-        variable.setncattr('scale_factor', packing.scale_factor)
-        variable.setncattr('add_offset', packing.add_offset)
-        variable[:] = pack_int16(values, packing, NODATA_OUT)
-    else:
-        stored = values.astype(np.float32)
-        stored[~np.isfinite(stored)] = NODATA_OUT
-        variable[:] = stored
-
-
 def crop_to_valid(matrices: ConversionMatrices) -> tuple[slice, slice]:
     """The bounding box of the valid M11 cells (hyp3-autorift crops granules to valid data)."""
     rows = np.flatnonzero(np.isfinite(matrices.M11).any(axis=1))
@@ -266,8 +233,9 @@ def write_synthetic_granule(
         interp.setncatts({'standard_name': 'interpolated_value_mask', 'grid_mapping': MAPPING_VARIABLE_NAME})
         interp[:] = (valid & ((np.arange(nx)[None, :] % 11) == 0)).astype(np.uint8)
         if include_matrices:
-            _write_matrix(dataset, 'M11', m11, m11m12_dtype, matrices.dr_to_vr_factor, chunks)
-            _write_matrix(dataset, 'M12', m12, m11m12_dtype, matrices.dr_to_vr_factor, chunks)
+            for name, values in (('M11', m11), ('M12', m12)):
+                packing = int16_packing(values) if m11m12_dtype == 'int16' else None
+                write_matrix_variable(dataset, name, values, packing, chunks, matrices.dr_to_vr_factor)
     return output
 
 
