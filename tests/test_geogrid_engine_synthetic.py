@@ -1,6 +1,7 @@
 """Golden-free checks of the numpy Geogrid engine on a synthetic Sentinel-1 frame and synthetic parameter rasters."""
 
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,11 @@ from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.synthetic.acquisition import (
     DEFAULT_CENTER_LAT_DEG,
     DEFAULT_CENTER_LON_DEG,
+    footprint_latlon,
     synthetic_radar_geometry,
+    synthetic_scene,
 )
-from hyp3_s1_m11m12.synthetic.parameters import MapGrid, utm_epsg, write_parameter_rasters
+from hyp3_s1_m11m12.synthetic.parameters import MapGrid, grid_covering, utm_epsg, write_parameter_rasters
 
 
 DT_12_DAYS_S = 1036799.636
@@ -228,3 +231,20 @@ def test_worker_threads_follow_omp_num_threads(monkeypatch, omp_num_threads, exp
     monkeypatch.setenv('OMP_NUM_THREADS', omp_num_threads)
     allowed = max(1, min(len(os.sched_getaffinity(0)), 8))
     assert available_workers() == (expected if expected is not None else allowed)
+
+
+def test_a_frame_across_midnight_maps_every_line(tmp_path):
+    """ISCE2 counts orbit times from the orbit's midnight and sensingStart from its own: a frame across 00:00 UTC
+    would be shifted by a day. One continuous timeline maps the lines after midnight to the end of the image."""
+    scene = synthetic_scene(center_time=datetime(2024, 12, 31, 23, 59, 59))
+    radar = scene.radar_geometry()
+    assert radar.sensing_start.day == 31 and radar.sensing_stop.day == 1
+    footprint = [(lon, lat) for lat, lon in footprint_latlon(scene)]
+    rasters = write_parameter_rasters(grid_covering(footprint, 4000.0, fraction=0.9), tmp_path)
+    arrays = compute_numpy_geogrid(radar, DT_12_DAYS_S, rasters)
+    azimuth = arrays.bands['window_location.tif'][1]
+    lines = azimuth[azimuth != NODATA]
+    assert lines.size > 100
+    assert lines.min() >= 0 and lines.max() <= radar.number_of_lines - 1
+    after_midnight = (datetime(2025, 1, 1) - radar.sensing_start).total_seconds() * radar.prf_hz
+    assert lines.min() < after_midnight < lines.max()
