@@ -7,16 +7,12 @@ LABEL org.opencontainers.image.description="HyP3 plugin writing Sentinel-1 ITS_L
 LABEL org.opencontainers.image.vendor="hyp3_s1_m11m12 developers"
 LABEL org.opencontainers.image.licenses="BSD-3-Clause"
 
-ARG DEBIAN_FRONTEND=noninteractive
 ARG CONDA_UID=1000
 ARG CONDA_GID=1000
 
 ENV PYTHONDONTWRITEBYTECODE=true
 # Geogrid's numba kernels are compiled once at build time and cached here, so no job pays the compile.
 ENV NUMBA_CACHE_DIR=/home/conda/.numba-cache
-
-RUN apt-get update && apt-get install -y --no-install-recommends unzip=6.* \
-    && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd -g "${CONDA_GID}" --system conda && \
     useradd -l -u "${CONDA_UID}" -g "${CONDA_GID}" --system -d /home/conda -m -s /bin/bash conda && \
