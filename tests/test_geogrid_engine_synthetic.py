@@ -167,6 +167,7 @@ def test_no_overlap_and_short_orbit(radar: RadarGeometry, rasters: ParameterRast
         ('missing_file', 'cannot open the vx raster'),
         ('vy_missing', 'vy raster is missing'),
         ('zero_dt', 'positive number of seconds'),
+        ('range_beyond_the_earth', 'do not all reach the ground'),
     ],
 )
 def test_bad_inputs(radar: RadarGeometry, rasters: ParameterRasters, tmp_path: Path, change: str, message: str) -> None:
@@ -193,6 +194,8 @@ def test_bad_inputs(radar: RadarGeometry, rasters: ParameterRasters, tmp_path: P
         vy = None
     elif change == 'zero_dt':
         dt = 0.0
+    elif change == 'range_beyond_the_earth':
+        radar = dataclasses.replace(radar, number_of_samples=10**9)
     output = tmp_path / 'out'
     output.mkdir()
     with pytest.raises(GeogridInputError, match=message):

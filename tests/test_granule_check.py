@@ -157,10 +157,16 @@ def test_unsupported_scheme_is_unreadable():
 def test_mixed_list_keeps_order_and_one_failure_stops_nothing(synthetic, tmp_path):
     truncated = tmp_path / 'truncated.nc'
     truncated.write_bytes(synthetic['true_int16'].read_bytes()[:20000])
+    zero_factor = tmp_path / 'zero_factor.nc'
+    shutil.copyfile(synthetic['true_int16'], zero_factor)
+    with netCDF4.Dataset(zero_factor, 'a') as dataset:
+        for name in ('M11', 'M12'):
+            dataset[name].setncattr('dr_to_vr_factor', 0.0)
     locations = [
         str(synthetic['spoofed_int16']),
         str(truncated),
         str(synthetic['true_float32']),
+        str(zero_factor),
         str(tmp_path / 'missing.nc'),
         str(synthetic['optical']),
         str(synthetic['spoofed_float32']),
@@ -172,11 +178,13 @@ def test_mixed_list_keeps_order_and_one_failure_stops_nothing(synthetic, tmp_pat
         'spoofed',
         'unreadable',
         'ok',
+        'inconsistent',
         'unreadable',
         'no_m11m12',
         'spoofed',
     ]
-    assert sorted(progress) == list(range(1, 7))
+    assert 'dr_to_vr_factor is 0.0, not a positive number' in checks[3].detail
+    assert sorted(progress) == list(range(1, 8))
 
 
 def test_table_lists_every_granule_and_a_summary(synthetic):

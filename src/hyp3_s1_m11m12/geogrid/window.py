@@ -60,12 +60,19 @@ def scene_bounding_box(
     rng = np.array(slant_ranges)
     xs, ys = [], []
     for height in BBOX_HEIGHTS_M:
-        solution = rdr2geo(orbit, seconds, rng, np.full(rng.shape, height), radar.look_side)
+        with np.errstate(invalid='ignore'):  # a range that misses the Earth gives NaN, reported below
+            solution = rdr2geo(orbit, seconds, rng, np.full(rng.shape, height), radar.look_side)
         x, y = projection.to_map(solution.lat_rad / DEG2RAD, solution.lon_rad / DEG2RAD)
         xs.append(x)
         ys.append(y)
     x_all = np.concatenate(xs)
     y_all = np.concatenate(ys)
+    if not (np.all(np.isfinite(x_all)) and np.all(np.isfinite(y_all))):
+        # rdr2geo has no solution where the slant range misses the Earth (or reaches past its horizon).
+        raise GeogridInputError(
+            f'the radar image edges (slant range {radar.starting_range_m:.0f}..{radar.far_range_m:.0f} m) do not all '
+            'reach the ground: check the starting range and number of samples, or use a smaller --buffer'
+        )
     return (float(np.min(x_all)), float(np.max(x_all))), (float(np.min(y_all)), float(np.max(y_all)))
 
 

@@ -103,8 +103,14 @@ def classify(metadata: GranuleMetadata) -> tuple[GranuleStatus, str, dict[str, f
 
     factor = m11.dr_to_vr_factor
     if factor is None or m12.dr_to_vr_factor is None:
-        return GranuleStatus.INCONSISTENT, 'M11 or M12 has no dr_to_vr_factor attribute', numbers
+        return (
+            GranuleStatus.INCONSISTENT,
+            'M11 or M12 has no usable dr_to_vr_factor (absent, or not a finite number)',
+            numbers,
+        )
     numbers['dr_to_vr_factor'] = factor
+    if not (math.isfinite(factor) and factor > 0):
+        return GranuleStatus.INCONSISTENT, f'dr_to_vr_factor is {factor}, not a positive number', numbers
     if not math.isclose(factor, m12.dr_to_vr_factor, rel_tol=1e-6):
         detail = f'M11 and M12 have different dr_to_vr_factor ({factor:.10g} and {m12.dr_to_vr_factor:.10g})'
         return GranuleStatus.INCONSISTENT, detail, numbers
@@ -194,13 +200,13 @@ def check_granule(
     stats = ReadStats()
     try:
         metadata = read_granule_metadata(location, s3_client=client, read_values=read_values, stats=stats)
+        return check_metadata(metadata, stats)
     except UserFacingError as error:
         return GranuleCheck(granule=location, status=GranuleStatus.UNREADABLE, detail=str(error))
     except Exception as error:  # one broken granule must never stop a run over thousands
-        log.debug('unexpected error reading %s', location, exc_info=True)
+        log.debug('unexpected error checking %s', location, exc_info=True)
         detail = f'{type(error).__name__}: {error}'
         return GranuleCheck(granule=location, status=GranuleStatus.UNREADABLE, detail=detail)
-    return check_metadata(metadata, stats)
 
 
 ProgressCallback = Callable[[int, int, Counter[GranuleStatus]], None]
