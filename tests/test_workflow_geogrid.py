@@ -18,10 +18,6 @@ gdal.UseExceptions()
 GEOGRID = [sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 'geogrid']
 
 
-def numpy_engine_present() -> bool:
-    return importlib.util.find_spec('hyp3_s1_m11m12.geogrid.numpy_engine') is not None
-
-
 def read_bands(path: Path) -> np.ndarray:
     dataset = gdal.Open(str(path))
     array = dataset.ReadAsArray()
@@ -90,8 +86,6 @@ def test_the_autorift_engine_without_isce2_says_what_to_do(script_runner, golden
 def test_cli_reproduces_the_golden_case_with_the_numpy_engine(
     script_runner, golden_dir, tmp_path, case, run, dt_arguments
 ):
-    if not numpy_engine_present():
-        pytest.skip('the numpy engine (geogrid/numpy_engine.py) is not there yet')
     inputs = golden_dir / case / 'inputs'
     expected = golden_dir / case / run
     output_dir = tmp_path / 'out'
@@ -129,8 +123,6 @@ def test_cli_reproduces_the_golden_case_with_the_numpy_engine(
 
 @pytest.mark.golden
 def test_cli_refuses_to_overwrite_without_the_flag(script_runner, golden_dir, tmp_path):
-    if not numpy_engine_present():
-        pytest.skip('the numpy engine (geogrid/numpy_engine.py) is not there yet')
     spec = golden_dir / 's1b_iw_20210401_utm' / 'inputs' / 'spec.json'
     output_dir = tmp_path / 'out'
     output_dir.mkdir()

@@ -203,7 +203,8 @@ def write_parameter_rasters(grid: MapGrid, output_dir: Path, *, seed: int = 0) -
         for dataset in datasets.values():
             dataset.FlushCache()
         datasets.clear()
-    return ParameterRasters(**{name: str(path) for name, path in paths.items()})
+    # Absolute, so that a shapefile pointing at them works wherever it is written (its paths are not rewritten).
+    return ParameterRasters(**{name: str(path.resolve()) for name, path in paths.items()})
 
 
 def write_parameter_shapefile(path: Path, regions: Sequence[ParameterRegion]) -> Path:

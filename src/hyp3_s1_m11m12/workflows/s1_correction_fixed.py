@@ -8,6 +8,8 @@ conversion_matrices.nc, the nine window_*.tif Geogrid GeoTIFFs and conversion_ma
 import argparse
 import contextlib
 import logging
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     conversion_matrices_from_geogrid,
     write_conversion_matrices,
 )
+from hyp3_s1_m11m12.products.mapping import mapping_attributes
 from hyp3_s1_m11m12.products.quicklook import QUICKLOOK_FILE_NAME, write_quicklook
 from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition, open_acquisition
 from hyp3_s1_m11m12.sentinel1.orbits import ORBIT_CHOICES
@@ -38,6 +41,9 @@ from hyp3_s1_m11m12.workflows.cli import add_upload_arguments, exit_on_user_erro
 
 
 log = logging.getLogger(__name__)
+
+# Any north-up grid: only the projection matters when checking early that the NetCDF can describe it.
+UNIT_GEOTRANSFORM = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,7 @@ def product_paths(output_dir: Path) -> list[Path]:
 
 
 def prepare_products_dir(output_dir: Path, overwrite: bool) -> Path:
-    """Check the output directory before any long work; with `overwrite`, outputs of a previous run stay until
-    this run replaces them, except the NetCDF and quick-look, which are removed so they never sit beside GeoTIFFs
-    of another run.
+    """Check the output directory before any long work; returns it, created and resolved.
 
     Raises:
         GeogridInputError: the directory cannot be created or written, or holds outputs and `overwrite` is False.
@@ -88,13 +92,6 @@ def prepare_products_dir(output_dir: Path, overwrite: bool) -> Path:
             'replace them, or choose another --output-dir'
         )
     return output_dir
-
-
-def _remove_stale_products(output_dir: Path) -> None:
-    for path in (output_dir / CONVERSION_MATRICES_FILE_NAME, output_dir / QUICKLOOK_FILE_NAME):
-        if path.exists():
-            log.info('Removing %s (of an earlier or unfinished run)', path)
-            path.unlink()
 
 
 def check_choices(engine: str, m11m12_dtype: str) -> None:
@@ -129,58 +126,56 @@ def correction_from_radar_geometry(
 
     Raises:
         UserFacingError: bad dt or dtype, an unusable output directory, outputs present without `overwrite`, or
-            any error of the Geogrid stage or the products. No partial NetCDF is left behind.
+            any error of the Geogrid stage or the products. `output_dir` is left as it was then.
     """
     check_dt(dt_seconds)
     check_choices(engine, m11m12_dtype)
+    # Before Geogrid runs: the NetCDF's grid mapping exists only for UTM and polar stereographic grids.
+    mapping_attributes(parameter_set.epsg, UNIT_GEOTRANSFORM)
     output_dir = prepare_products_dir(output_dir, overwrite)
-    if overwrite:
-        _remove_stale_products(output_dir)
 
-    result = run_geogrid(radar, dt_seconds, parameter_set.rasters, output_dir, engine=engine, overwrite=overwrite)
-    if result.epsg != parameter_set.epsg:
-        raise GeogridInputError(
-            f'Geogrid ran in EPSG:{result.epsg} (the DEM) but region {parameter_set.name} of the parameter file says '
-            f'EPSG:{parameter_set.epsg}; fix the parameter file'
-        )
-    missing = [name for name in constants.GEOGRID_OUTPUT_NAMES if name not in result.outputs]
-    if missing:
-        raise GeogridInputError(
-            f'Geogrid did not write {", ".join(missing)}: region {parameter_set.name} of the parameter file lacks '
-            'rasters M11/M12 need (dhdx, dhdy, vx, vy, ...); use a complete ITS_LIVE parameter file'
-        )
-
-    provenance = Provenance(
-        software_version=__version__,
-        reference_id=reference_id,
-        dt_seconds=float(dt_seconds),
-        engine=result.engine,
-        engine_version=result.engine_version,
-        secondary_id=secondary_id,
-        reference_sensing_start=reference_sensing_start,
-        secondary_sensing_start=secondary_sensing_start,
-        parameter_file=parameter_set.parameter_file,
-    )
-    matrices = conversion_matrices_from_geogrid(output_dir)
+    # Everything is made in a hidden folder beside the outputs and moved into place only once all of it is
+    # complete, so a failed or interrupted run leaves the folder as it was (an earlier run's products included).
+    staging = Path(tempfile.mkdtemp(prefix='.s1_correction_fixed-partial-', dir=output_dir))
     try:
-        netcdf = write_conversion_matrices(
-            matrices,
-            output_dir / CONVERSION_MATRICES_FILE_NAME,
-            provenance=provenance,
-            dtype=m11m12_dtype,
-            overwrite=overwrite,
+        result = run_geogrid(radar, dt_seconds, parameter_set.rasters, staging, engine=engine)
+        if result.epsg != parameter_set.epsg:
+            raise GeogridInputError(
+                f'Geogrid ran in EPSG:{result.epsg} (the DEM) but region {parameter_set.name} of the parameter file '
+                f'says EPSG:{parameter_set.epsg}; fix the parameter file'
+            )
+        missing = [name for name in constants.GEOGRID_OUTPUT_NAMES if name not in result.outputs]
+        if missing:
+            raise GeogridInputError(
+                f'the {result.engine} Geogrid engine did not write {", ".join(missing)}: region '
+                f'{parameter_set.name} of the parameter file lacks rasters M11/M12 need (dhdx, dhdy, vx, vy, ...), '
+                'or the engine is too old; use a complete ITS_LIVE parameter file and autoRIFT >= 1.5'
+            )
+        provenance = Provenance(
+            software_version=__version__,
+            reference_id=reference_id,
+            dt_seconds=float(dt_seconds),
+            engine=result.engine,
+            engine_version=result.engine_version,
+            secondary_id=secondary_id,
+            reference_sensing_start=reference_sensing_start,
+            secondary_sensing_start=secondary_sensing_start,
+            parameter_file=parameter_set.parameter_file,
         )
-        quicklook = write_quicklook(
-            matrices, output_dir / QUICKLOOK_FILE_NAME, provenance=provenance, overwrite=overwrite
+        matrices = conversion_matrices_from_geogrid(staging)
+        write_conversion_matrices(
+            matrices, staging / CONVERSION_MATRICES_FILE_NAME, provenance=provenance, dtype=m11m12_dtype
         )
-    except BaseException:
-        # Also on an interrupt: the NetCDF and its quick-look appear together or not at all.
-        _remove_stale_products(output_dir)
-        raise
+        write_quicklook(matrices, staging / QUICKLOOK_FILE_NAME, provenance=provenance)
+        for path in product_paths(output_dir):
+            os.replace(staging / path.name, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
     products = CorrectionProducts(
-        netcdf=netcdf,
-        geotiffs=tuple(result.outputs[name] for name in constants.GEOGRID_OUTPUT_NAMES),
-        quicklook=quicklook,
+        netcdf=output_dir / CONVERSION_MATRICES_FILE_NAME,
+        geotiffs=tuple(output_dir / name for name in constants.GEOGRID_OUTPUT_NAMES),
+        quicklook=output_dir / QUICKLOOK_FILE_NAME,
         dt_seconds=float(dt_seconds),
         dr_to_vr_factor=matrices.dr_to_vr_factor,
         provenance=provenance,
@@ -189,7 +184,7 @@ def correction_from_radar_geometry(
     )
     log.info(
         'Wrote %s (M11/M12 %s, dr_to_vr_factor = %.12g) with dt = %.6f s = %.9f days',
-        netcdf,
+        products.netcdf,
         m11m12_dtype,
         products.dr_to_vr_factor,
         products.dt_seconds,
@@ -223,9 +218,12 @@ def _resolve_pair(
         # Timing needs only the annotation; the orbit is read once it is known which scene is the older one.
         given = open_acquisition(reference, orbit='annotation', work_dir=work_dir)
         pair = repeat_time(given, open_acquisition(secondary, orbit='annotation', work_dir=work_dir))
-        log_repeat_time(
-            pair.dt_seconds, f'secondary {pair.secondary.granule}, first common burst {pair.matched_burst_id}'
+        matched = (
+            f'first common burst {pair.matched_burst_id}'
+            if pair.matched_burst_id
+            else 'bursts matched by time since the ascending node'
         )
+        log_repeat_time(pair.dt_seconds, f'secondary {pair.secondary.granule}, {matched}')
         if pair.swapped:
             log.info('The given secondary is the older acquisition: %s is the reference', pair.reference.granule)
         older = pair.reference
