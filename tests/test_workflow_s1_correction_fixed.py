@@ -143,6 +143,11 @@ def test_matrices_scale_with_dt(inputs: Inputs, products: CorrectionProducts, tm
     )
     ratio = products.dt_seconds / constants.SPOOFED_DT_SECONDS
     true, bug = read_matrices(products.netcdf), read_matrices(spoofed.netcdf)
+    # Given only dt, the provenance still dates the secondary: reference start + dt.
+    assert bug['attributes']['secondary_sensing_start'] == format_utc(
+        inputs.pair.reference_scene.sensing_start + timedelta(seconds=constants.SPOOFED_DT_SECONDS)
+    )
+    assert 'secondary_granule' not in bug['attributes']
     assert spoofed.dr_to_vr_factor == pytest.approx(products.dr_to_vr_factor * ratio, rel=1e-12)
     for name in ('M11', 'M12'):
         np.testing.assert_array_equal(np.isnan(true[name]), np.isnan(bug[name]))

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +250,8 @@ def _resolve_pair(
         return _Timing(acquisition, dt, None, secondary_sensing_start)
     assert dt_seconds is not None
     log_repeat_time(float(dt_seconds), 'given directly')
-    return _Timing(acquisition, float(dt_seconds), None, None)
+    # The secondary's sensing start follows from dt; recording it keeps the provenance complete.
+    return _Timing(acquisition, float(dt_seconds), None, acquisition.sensing_start + timedelta(seconds=dt_seconds))
 
 
 @contextlib.contextmanager
