@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyp3_s1_m11m12.constants import SPEED_OF_LIGHT_M_S, WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJOR_AXIS_M
+from hyp3_s1_m11m12.geometry.ellipsoid import ecef_to_llh
 from hyp3_s1_m11m12.geometry.orbit import Orbit
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.sentinel1.names import relative_orbit
@@ -132,17 +133,9 @@ class SyntheticTrack:
 
 
 def _ecef_to_geodetic(xyz: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Latitude, longitude (deg) and ellipsoidal height (m) on WGS84, by fixed-point iteration."""
-    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
-    e2 = WGS84_ECCENTRICITY_SQUARED
-    p = np.hypot(x, y)
-    lat = np.arctan2(z, p * (1.0 - e2))
-    height = np.zeros_like(p)
-    for _ in range(8):
-        n = WGS84_SEMI_MAJOR_AXIS_M / np.sqrt(1.0 - e2 * np.sin(lat) ** 2)
-        height = p / np.cos(lat) - n
-        lat = np.arctan2(z, p * (1.0 - e2 * n / (n + height)))
-    return np.degrees(lat), np.degrees(np.arctan2(y, x)), height
+    """Latitude, longitude (deg) and ellipsoidal height (m) on WGS84 of ECEF points (..., 3)."""
+    lat, lon, height = ecef_to_llh(xyz[..., 0], xyz[..., 1], xyz[..., 2])
+    return np.degrees(lat), np.degrees(lon), height
 
 
 def _zero_doppler_ground_points(
