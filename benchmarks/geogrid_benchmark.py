@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hyp3_s1_m11m12.geogrid.numpy_engine import run_numpy_geogrid
-from hyp3_s1_m11m12.synthetic.acquisition import footprint_latlon, synthetic_scene
-from hyp3_s1_m11m12.synthetic.parameters import grid_covering, write_parameter_rasters
+from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
+from hyp3_s1_m11m12.simulate.acquisition import footprint_latlon, synthetic_scene
+from hyp3_s1_m11m12.simulate.parameters import grid_covering, write_parameter_rasters
 
 
 DT_12_DAYS_S = 1036799.636

@@ -18,7 +18,7 @@ import numpy as np
 
 from hyp3_s1_m11m12.products.conversion_matrices import ConversionMatrices
 from hyp3_s1_m11m12.products.granules.check import check_granules
-from hyp3_s1_m11m12.synthetic.granule import GranulePair, write_synthetic_granule
+from hyp3_s1_m11m12.simulate.granule import GranulePair, write_synthetic_granule
 
 
 RANGE = re.compile(r'^bytes=(\d+)-(\d*)$')

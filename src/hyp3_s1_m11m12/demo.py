@@ -18,8 +18,8 @@ from pathlib import Path
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.logger import configure_root_logger
-from hyp3_s1_m11m12.synthetic.acquisition import footprint_latlon, synthetic_pair
-from hyp3_s1_m11m12.synthetic.parameters import write_synthetic_parameter_file
+from hyp3_s1_m11m12.simulate.acquisition import footprint_latlon, simulated_scene_pair
+from hyp3_s1_m11m12.simulate.parameters import write_synthetic_parameter_file
 from hyp3_s1_m11m12.workflows.cli import exit_on_user_error
 from hyp3_s1_m11m12.workflows.s1_correction_fixed import CorrectionProducts, s1_correction_fixed
 
@@ -43,7 +43,7 @@ def run_demo(
     """Generate the inputs in `output_dir`/inputs and run s1_correction_fixed into `output_dir` (replacing a
     previous demo run)."""
     inputs = output_dir / 'inputs'
-    pair = synthetic_pair(inputs, as_zip=True)
+    pair = simulated_scene_pair(inputs, as_zip=True)
     footprint_lonlat = [(lon, lat) for lat, lon in footprint_latlon(pair.reference_scene)]
     parameter_file, grid = write_synthetic_parameter_file(
         footprint_lonlat, inputs / 'parameters', spacing_m=spacing_m, fraction=fraction

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from hyp3_s1_m11m12.geogrid import kernels
 from hyp3_s1_m11m12.geogrid.types import GeogridSettings
-from hyp3_s1_m11m12.geometry import kernels
 from hyp3_s1_m11m12.geometry.ellipsoid import ecef_to_llh, llh_to_ecef
 from hyp3_s1_m11m12.geometry.orbit import Orbit
 from hyp3_s1_m11m12.geometry.projection import MapProjection

@@ -56,7 +56,7 @@ def engine_function(name: str) -> Engine:
     if name == 'autorift':
         return autorift_engine.run_autorift_geogrid
     if name == 'numpy':
-        from hyp3_s1_m11m12.geogrid.numpy_engine import run_numpy_geogrid
+        from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 
         return run_numpy_geogrid
     raise GeogridInputError(f'unknown Geogrid engine {name!r}: choose numpy or autorift')

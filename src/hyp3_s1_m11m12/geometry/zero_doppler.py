@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from hyp3_s1_m11m12.constants import WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJOR_AXIS_M
 from hyp3_s1_m11m12.errors import OrbitError
-from hyp3_s1_m11m12.geometry import kernels
+from hyp3_s1_m11m12.geogrid import kernels
 from hyp3_s1_m11m12.geometry.ellipsoid import ecef_to_llh, llh_to_ecef
 from hyp3_s1_m11m12.geometry.orbit import Orbit
 

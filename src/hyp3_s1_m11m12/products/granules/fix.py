@@ -160,7 +160,7 @@ def _spacing(values: FloatArray) -> float | None:
     return float(values[1] - values[0]) if values.size >= 2 else None
 
 
-def grid_window(granule: _Granule, matrices: ConversionMatrices, names: tuple[str, str]) -> tuple[slice, slice]:
+def granule_window(granule: _Granule, matrices: ConversionMatrices, names: tuple[str, str]) -> tuple[slice, slice]:
     """Rows and columns of `matrices` that are the granule's grid.
 
     Raises:
@@ -430,7 +430,7 @@ def fix_granule(
     target = _read_granule(granule)
     matrices = read_conversion_matrices(conversion_matrices)
     factor, rescale = _matrix_scaling(matrices, target.date_dt_days, rescale_spoofed, names)
-    rows, columns = grid_window(target, matrices, names)
+    rows, columns = granule_window(target, matrices, names)
 
     new_values: dict[str, FloatArray] = {}
     for name, values in (('M11', matrices.M11), ('M12', matrices.M12)):

@@ -1,0 +1,74 @@
+"""The production packaging that cannot be built here (conda, Docker) is checked for consistency instead."""
+
+import re
+import stat
+
+import yaml
+from packaging.requirements import Requirement
+
+from tests.support.shared import REPO_ROOT, load_toml
+
+
+PYPROJECT = load_toml(REPO_ROOT / 'pyproject.toml')
+ENVIRONMENT = yaml.safe_load((REPO_ROOT / 'environment.yml').read_text())
+
+# PyPI name -> conda-forge name, where they differ.
+CONDA_NAMES = {'gdal': 'gdal', 'netcdf4': 'netcdf4', 'matplotlib': 'matplotlib-base', 'pyyaml': 'pyyaml'}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r'[-_.]+', '_', name).lower()
+
+
+def _conda_packages() -> set[str]:
+    names = set()
+    for dependency in ENVIRONMENT['dependencies']:
+        if isinstance(dependency, str):
+            names.add(_normalise(re.split(r'[<>=!\s]', dependency, maxsplit=1)[0]))
+    return names
+
+
+def test_environment_covers_every_runtime_dependency():
+    conda = _conda_packages()
+    missing = []
+    for requirement in map(Requirement, PYPROJECT['project']['dependencies']):
+        name = _normalise(requirement.name)
+        if _normalise(CONDA_NAMES.get(name, name)) not in conda:
+            missing.append(requirement.name)
+    assert not missing, f'environment.yml lacks {missing}'
+
+
+def test_environment_has_the_reference_geogrid_from_conda_forge():
+    assert ENVIRONMENT['channels'][0] == 'conda-forge'
+    assert 'defaults' not in ENVIRONMENT['channels']
+    conda = _conda_packages()
+    assert {'isce2', 'autorift', 'python'} <= conda
+    autorift = next(d for d in ENVIRONMENT['dependencies'] if isinstance(d, str) and d.startswith('autorift'))
+    assert '<2' in autorift, 'autoRIFT 2.x dropped the ISCE2 radar Geogrid'
+
+
+def test_hyp3lib_pinned_to_major_version_4_everywhere():
+    assert 'hyp3lib>=4,<5' in PYPROJECT['project']['dependencies']
+    assert 'hyp3lib>=4,<5' in ENVIRONMENT['dependencies']
+
+
+def test_dockerfile_runs_the_entrypoint_as_non_root():
+    dockerfile = (REPO_ROOT / 'Dockerfile').read_text()
+    assert re.search(r'^USER \$\{CONDA_UID\}$', dockerfile, re.MULTILINE)
+    assert 'environment.yml' in dockerfile
+    assert 'ENTRYPOINT ["/hyp3-s1-m11m12/src/hyp3_s1_m11m12/etc/entrypoint.sh"]' in dockerfile
+    assert 'CMD ["-h"]' in dockerfile
+
+
+def test_entrypoint_activates_the_environment_and_execs_the_dispatcher():
+    entrypoint = REPO_ROOT / 'src' / 'hyp3_s1_m11m12' / 'etc' / 'entrypoint.sh'
+    assert entrypoint.stat().st_mode & stat.S_IXUSR
+    text = entrypoint.read_text()
+    assert f'conda activate {ENVIRONMENT["name"]}' in text
+    assert 'exec python -um hyp3_s1_m11m12 "$@"' in text
+
+
+def test_version_is_exposed():
+    import hyp3_s1_m11m12
+
+    assert re.match(r'^\d+\.\d+', hyp3_s1_m11m12.__version__)

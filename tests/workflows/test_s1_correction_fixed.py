@@ -1,0 +1,635 @@
+"""s1_correction_fixed end to end on a synthetic 12-day pair: products, provenance, the dt fix, upload, bad input."""
+
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray
+
+from hyp3_s1_m11m12 import __version__, constants
+from hyp3_s1_m11m12.errors import GeogridInputError, ProductError, UserFacingError
+from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
+from hyp3_s1_m11m12.geogrid.types import ParameterRasters
+from hyp3_s1_m11m12.geometry.radar import RadarGeometry
+from hyp3_s1_m11m12.simulate.acquisition import (
+    RANGE_PIXEL_SIZE_M,
+    SyntheticPair,
+    footprint_latlon,
+    simulated_scene_pair,
+    synthetic_eof,
+)
+from hyp3_s1_m11m12.simulate.parameters import (
+    ParameterRegion,
+    write_parameter_shapefile,
+    write_synthetic_parameter_file,
+)
+from hyp3_s1_m11m12.timeutil import format_utc
+from hyp3_s1_m11m12.workflows import s1_correction_fixed as workflow
+from hyp3_s1_m11m12.workflows.s1_correction_fixed import CorrectionProducts, product_paths, s1_correction_fixed
+
+
+# A coarse grid over the middle of the frame keeps each run to a few seconds.
+TEST_GRID_SPACING_M = 960.0
+TEST_GRID_FRACTION = 0.35
+
+
+@dataclass(frozen=True)
+class Inputs:
+    pair: SyntheticPair
+    parameter_file: Path
+    folder: Path
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
+    folder = tmp_path_factory.mktemp('inputs')
+    pair = simulated_scene_pair(folder, as_zip=True)
+    footprint = [(lon, lat) for lat, lon in footprint_latlon(pair.reference_scene)]
+    parameter_file, _ = write_synthetic_parameter_file(
+        footprint, folder / 'parameters', spacing_m=TEST_GRID_SPACING_M, fraction=TEST_GRID_FRACTION
+    )
+    return Inputs(pair=pair, parameter_file=parameter_file, folder=folder)
+
+
+@pytest.fixture(scope='module')
+def products(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> CorrectionProducts:
+    return s1_correction_fixed(
+        inputs.pair.reference,
+        secondary=inputs.pair.secondary,
+        orbit='annotation',
+        engine='numpy',
+        m11m12_dtype='float32',
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path_factory.mktemp('products'),
+    )
+
+
+def read_matrices(path: Path) -> dict[str, Any]:
+    with netCDF4.Dataset(path) as dataset:
+        values = {name: np.ma.filled(dataset[name][:].astype(np.float64), np.nan) for name in ('M11', 'M12')}
+        values['attributes'] = {name: dataset.getncattr(name) for name in dataset.ncattrs()}
+        values['factor'] = float(dataset['M11'].dr_to_vr_factor)
+    return values
+
+
+def test_every_product_is_written(products: CorrectionProducts) -> None:
+    folder = products.netcdf.parent
+    assert list(products.files) == product_paths(folder)
+    assert [path.name for path in products.geotiffs] == list(constants.GEOGRID_OUTPUT_NAMES)
+    assert all(path.is_file() and path.stat().st_size > 0 for path in products.files)
+    assert products.quicklook.read_bytes().startswith(b'\x89PNG')
+    assert sorted(path.name for path in folder.iterdir()) == sorted(path.name for path in products.files)
+
+
+def test_true_dt_is_the_first_common_burst_separation(inputs: Inputs, products: CorrectionProducts) -> None:
+    assert products.dt_seconds == pytest.approx(inputs.pair.dt_seconds, abs=1e-6)
+    assert 11.9 * 86400 < products.dt_seconds < 12.1 * 86400
+    assert products.dr_to_vr_factor == pytest.approx(
+        RANGE_PIXEL_SIZE_M * constants.SECONDS_PER_YEAR / products.dt_seconds, rel=1e-12
+    )
+
+
+def test_provenance_in_the_netcdf(inputs: Inputs, products: CorrectionProducts) -> None:
+    provenance = products.provenance
+    assert provenance.reference_id == inputs.pair.reference_scene.name
+    assert provenance.secondary_id == inputs.pair.secondary_scene.name
+    assert provenance.reference_sensing_start == inputs.pair.reference_scene.sensing_start
+    assert provenance.secondary_sensing_start == inputs.pair.secondary_scene.sensing_start
+    assert provenance.engine == 'numpy'
+    assert provenance.dt_seconds == products.dt_seconds
+
+    attributes = read_matrices(products.netcdf)['attributes']
+    assert attributes['reference_granule'] == inputs.pair.reference_scene.name
+    assert attributes['secondary_granule'] == inputs.pair.secondary_scene.name
+    assert attributes['reference_sensing_start'] == format_utc(inputs.pair.reference_scene.sensing_start)
+    assert attributes['secondary_sensing_start'] == format_utc(inputs.pair.secondary_scene.sensing_start)
+    assert attributes['dt_seconds'] == products.dt_seconds == pytest.approx(inputs.pair.dt_seconds, abs=1e-6)
+    assert attributes['dt_days'] == products.dt_seconds / 86400.0
+    assert attributes['geogrid_engine'] == 'numpy'
+    assert attributes['geogrid_engine_version'] == attributes['software_version'] == __version__
+    assert attributes['autoRIFT_parameter_file'] == str(inputs.parameter_file)
+    assert str(products.dt_seconds) in attributes['history']
+
+
+def test_netcdf_opens_in_xarray(products: CorrectionProducts) -> None:
+    with xarray.open_dataset(products.netcdf) as dataset:
+        assert dataset['M11'].dims == ('y', 'x')
+        assert dataset['M11'].attrs['grid_mapping'] == 'mapping'
+        assert dataset['M11'].dtype == np.float32
+        assert int(dataset['mapping'].attrs['spatial_epsg']) == products.epsg
+        assert np.isfinite(dataset['M11'].values).any()
+        assert np.all(np.diff(dataset['x'].values) > 0) and np.all(np.diff(dataset['y'].values) < 0)
+
+
+def test_matrices_scale_with_dt(inputs: Inputs, products: CorrectionProducts, tmp_path: Path) -> None:
+    """The fix in one line: with the 1-day spoof, M11/M12 are dt_days times too small, dr_to_vr_factor too big."""
+    spoofed = s1_correction_fixed(
+        inputs.pair.reference,
+        dt_seconds=constants.SPOOFED_DT_SECONDS,
+        orbit='annotation',
+        engine='numpy',
+        m11m12_dtype='float32',
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path,
+    )
+    ratio = products.dt_seconds / constants.SPOOFED_DT_SECONDS
+    true, bug = read_matrices(products.netcdf), read_matrices(spoofed.netcdf)
+    # Given only dt, the provenance still dates the secondary: reference start + dt.
+    assert bug['attributes']['secondary_sensing_start'] == format_utc(
+        inputs.pair.reference_scene.sensing_start + timedelta(seconds=constants.SPOOFED_DT_SECONDS)
+    )
+    assert 'secondary_granule' not in bug['attributes']
+    assert spoofed.dr_to_vr_factor == pytest.approx(products.dr_to_vr_factor * ratio, rel=1e-12)
+    for name in ('M11', 'M12'):
+        np.testing.assert_array_equal(np.isnan(true[name]), np.isnan(bug[name]))
+        valid = ~np.isnan(true[name])
+        np.testing.assert_allclose(bug[name][valid] * ratio, true[name][valid], rtol=1e-6)
+
+
+def test_secondary_sensing_start(inputs: Inputs, tmp_path: Path) -> None:
+    secondary_start = inputs.pair.reference_scene.sensing_start + timedelta(days=12, seconds=-0.25)
+    result = s1_correction_fixed(
+        inputs.pair.reference,
+        secondary_sensing_start=secondary_start.isoformat() + 'Z',
+        orbit='annotation',
+        engine='numpy',
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path,
+    )
+    assert result.dt_seconds == pytest.approx(12 * 86400 - 0.25, abs=1e-6)
+    assert result.provenance.secondary_sensing_start == secondary_start
+    assert result.provenance.secondary_id is None
+    assert read_matrices(result.netcdf)['M11'].dtype == np.float64  # unpacked int16, the default
+
+
+def test_swapped_pair_uses_the_older_scene_as_reference(inputs: Inputs, tmp_path: Path) -> None:
+    result = s1_correction_fixed(
+        inputs.pair.secondary,
+        secondary=inputs.pair.reference,
+        orbit='annotation',
+        engine='numpy',
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path,
+    )
+    assert result.provenance.reference_id == inputs.pair.reference_scene.name
+    assert result.dt_seconds == pytest.approx(inputs.pair.dt_seconds, abs=1e-6)
+
+
+def test_swapped_pair_keeps_the_requested_orbit(
+    inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, content = synthetic_eof(inputs.pair.reference_scene)
+    eof = tmp_path / name
+    eof.write_bytes(content)
+    seen: dict[str, Any] = {}
+
+    def capture(radar: RadarGeometry, **kwargs: Any) -> None:
+        seen['orbit source'] = radar.orbit.source
+        seen['reference'] = kwargs['reference_id']
+
+    monkeypatch.setattr(workflow, 'correction_from_radar_geometry', capture)
+    s1_correction_fixed(
+        inputs.pair.secondary,
+        secondary=inputs.pair.reference,
+        orbit=eof,
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path / 'out',
+    )
+    assert seen == {'orbit source': name, 'reference': inputs.pair.reference_scene.name}
+
+
+def test_a_failed_run_leaves_no_empty_output_folder(inputs: Inputs, tmp_path: Path) -> None:
+    output_dir = tmp_path / 'new' / 'folder'
+    with pytest.raises(UserFacingError):
+        s1_correction_fixed(
+            tmp_path / 'no-such-scene.zip',
+            dt_seconds=86400.0,
+            orbit='annotation',
+            parameter_file=str(inputs.parameter_file),
+            output_dir=output_dir,
+        )
+    assert not output_dir.exists()
+
+
+def test_overwrite_replaces_an_earlier_run(inputs: Inputs, tmp_path: Path) -> None:
+    common: dict[str, Any] = {
+        'orbit': 'annotation',
+        'engine': 'numpy',
+        'parameter_file': str(inputs.parameter_file),
+        'output_dir': tmp_path,
+    }
+    s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, **common)
+    with pytest.raises(GeogridInputError, match='already holds outputs.*--overwrite'):
+        s1_correction_fixed(inputs.pair.reference, dt_seconds=2 * 86400.0, **common)
+    again = s1_correction_fixed(inputs.pair.reference, dt_seconds=2 * 86400.0, overwrite=True, **common)
+    assert read_matrices(again.netcdf)['attributes'] and again.dt_seconds == 2 * 86400.0
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in again.files)
+
+
+# --- bad input: each a clear error, nothing left half-written -------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return int(probe.getsockname()[1])
+
+
+def parameter_file_without_the_scene(inputs: Inputs, folder: Path) -> str:
+    region = ParameterRegion('ELSEWHERE', 32633, ((0, 0), (1, 0), (1, 1), (0, 1)), ParameterRasters(dem='x.tif'))
+    return str(write_parameter_shapefile(folder / 'elsewhere.shp', [region]))
+
+
+def parameter_file_with_unreachable_rasters(inputs: Inputs, folder: Path) -> str:
+    footprint = [(lon, lat) for lat, lon in footprint_latlon(inputs.pair.reference_scene)]
+    lons, lats = zip(*footprint, strict=True)
+    box = ((min(lons), min(lats)), (max(lons), min(lats)), (max(lons), max(lats)), (min(lons), max(lats)))
+    url = f'http://127.0.0.1:{closed_port()}/autorift_parameters'
+    rasters = ParameterRasters(dem=f'{url}/h.tif', vx=f'{url}/vx0.tif')
+    return str(write_parameter_shapefile(folder / 'unreachable.shp', [ParameterRegion('REMOTE', 32607, box, rasters)]))
+
+
+def parameter_file_lacking_fields(inputs: Inputs, folder: Path) -> str:
+    from osgeo import ogr, osr
+
+    reference = osr.SpatialReference()
+    reference.ImportFromEPSG(4326)
+    dataset = ogr.GetDriverByName('ESRI Shapefile').CreateDataSource(str(folder / 'bare.shp'))
+    layer = dataset.CreateLayer('bare', reference, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn('name', ogr.OFTString))
+    del layer, dataset
+    return str(folder / 'bare.shp')
+
+
+BAD_PARAMETER_FILES = {
+    'no region contains the scene': (parameter_file_without_the_scene, 'no region of the parameter file'),
+    'unreachable rasters': (parameter_file_with_unreachable_rasters, 'cannot open 2 parameter raster'),
+    'missing fields': (parameter_file_lacking_fields, 'lacks the field'),
+    'no such file': (lambda inputs, folder: str(folder / 'absent.shp'), 'cannot open the parameter file'),
+}
+
+
+@pytest.mark.parametrize('problem', BAD_PARAMETER_FILES)
+def test_bad_parameter_file(problem: str, inputs: Inputs, tmp_path: Path) -> None:
+    make, message = BAD_PARAMETER_FILES[problem]
+    output_dir = tmp_path / 'out'
+    with pytest.raises(GeogridInputError, match=message):
+        s1_correction_fixed(
+            inputs.pair.reference,
+            secondary=inputs.pair.secondary,
+            orbit='annotation',
+            engine='numpy',
+            parameter_file=make(inputs, tmp_path),
+            output_dir=output_dir,
+        )
+    assert not output_dir.exists()  # created by the run, removed again when it failed
+
+
+BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], type[UserFacingError], str]] = {
+    'no timing': ({}, GeogridInputError, 'exactly one of'),
+    'two timings': (
+        {'dt_seconds': 86400.0, 'secondary_sensing_start': '2025-01-22T03:18:00Z'},
+        GeogridInputError,
+        'exactly one',
+    ),
+    'zero dt': ({'dt_seconds': 0.0}, GeogridInputError, 'positive number of seconds'),
+    'negative dt': ({'dt_seconds': -86400.0}, GeogridInputError, 'positive number of seconds'),
+    'secondary before reference': ({'secondary_sensing_start': '2024-12-29T03:18:00Z'}, GeogridInputError, 'positive'),
+    'unparsable sensing start': ({'secondary_sensing_start': 'next week'}, GeogridInputError, 'not an ISO-8601'),
+    'negative buffer': ({'dt_seconds': 86400.0, 'buffer': -1}, GeogridInputError, 'buffer'),
+    'unknown dtype': ({'dt_seconds': 86400.0, 'm11m12_dtype': 'float64'}, ProductError, 'int16, float32'),
+    'unknown engine': ({'dt_seconds': 86400.0, 'engine': 'gamma'}, GeogridInputError, 'unknown Geogrid engine'),
+}
+
+
+@pytest.mark.parametrize('problem', BAD_ARGUMENTS)
+def test_bad_arguments(problem: str, inputs: Inputs, tmp_path: Path) -> None:
+    arguments, error, message = BAD_ARGUMENTS[problem]
+    settings: dict[str, Any] = {'orbit': 'annotation', 'engine': 'numpy', 'parameter_file': str(inputs.parameter_file)}
+    with pytest.raises(error, match=message):
+        s1_correction_fixed(inputs.pair.reference, **{**settings, **arguments}, output_dir=tmp_path / 'out')
+    assert not (tmp_path / 'out' / 'conversion_matrices.nc').exists()
+
+
+def test_output_dir_not_writable(inputs: Inputs, tmp_path: Path) -> None:
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('not a directory')
+    with pytest.raises(GeogridInputError, match='output directory'):
+        s1_correction_fixed(
+            inputs.pair.reference,
+            dt_seconds=86400.0,
+            orbit='annotation',
+            parameter_file=str(inputs.parameter_file),
+            output_dir=blocker / 'out',
+        )
+
+
+def test_outputs_present_without_overwrite(inputs: Inputs, tmp_path: Path) -> None:
+    (tmp_path / 'conversion_matrices.nc').write_bytes(b'an earlier run')
+    with pytest.raises(GeogridInputError, match='conversion_matrices.nc.*--overwrite'):
+        s1_correction_fixed(
+            inputs.pair.reference,
+            dt_seconds=86400.0,
+            orbit='annotation',
+            parameter_file=str(inputs.parameter_file),
+            output_dir=tmp_path,
+        )
+    assert (tmp_path / 'conversion_matrices.nc').read_bytes() == b'an earlier run'
+
+
+def test_a_failed_overwrite_keeps_the_earlier_products(inputs: Inputs, tmp_path: Path) -> None:
+    common: dict[str, Any] = {
+        'orbit': 'annotation',
+        'parameter_file': str(inputs.parameter_file),
+        'output_dir': tmp_path,
+    }
+    s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, engine='numpy', **common)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert sorted(before) == sorted(path.name for path in product_paths(tmp_path))
+    with pytest.raises(GeogridInputError, match='autorift engine needs isce2'):
+        s1_correction_fixed(inputs.pair.reference, dt_seconds=2 * 86400.0, engine='autorift', overwrite=True, **common)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
+def test_an_unsupported_projection_fails_before_geogrid(inputs: Inputs, tmp_path: Path) -> None:
+    rasters = ParameterRasters(dem=str(tmp_path / 'never-read.tif'))
+    mercator = ParameterSet(name='WEB', epsg=3857, rasters=rasters, parameter_file='regions.shp')
+    with pytest.raises(ProductError, match='3857'):
+        workflow.correction_from_radar_geometry(
+            inputs.pair.reference_scene.radar_geometry(),
+            dt_seconds=86400.0,
+            parameter_set=mercator,
+            reference_id='S1A_TEST',
+            output_dir=tmp_path / 'out',
+        )
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('stage', ['write_conversion_matrices', 'write_quicklook'])
+def test_interrupted_run_leaves_no_netcdf(
+    stage: str, inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyp3_s1_m11m12.products import conversion_matrices
+
+    if stage == 'write_quicklook':
+        real_quicklook = workflow.write_quicklook
+
+        def interrupted(*args: Any, **kwargs: Any) -> Path:
+            real_quicklook(*args, **kwargs)  # the PNG is complete; the interrupt comes just after
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(workflow, 'write_quicklook', interrupted)
+    else:
+        real_write_matrix = conversion_matrices.write_matrix_variable
+
+        def interrupted_write(dataset: Any, name: str, *args: Any, **kwargs: Any) -> None:
+            real_write_matrix(dataset, name, *args, **kwargs)
+            if name == 'M12':  # as Ctrl-C half way through the NetCDF
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(conversion_matrices, 'write_matrix_variable', interrupted_write)
+    with pytest.raises(KeyboardInterrupt):
+        s1_correction_fixed(
+            inputs.pair.reference,
+            dt_seconds=86400.0,
+            orbit='annotation',
+            engine='numpy',
+            parameter_file=str(inputs.parameter_file),
+            output_dir=tmp_path,
+        )
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []  # not even the GeoTIFFs: the products appear together or not at all
+
+
+# --- the command line and the upload ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    return closed_port()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    client: Any
+    name: str
+
+    def keys(self) -> list[str]:
+        return sorted(item['Key'] for item in self.client.list_objects_v2(Bucket=self.name).get('Contents', []))
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
+    """An S3-compatible server (moto) on 127.0.0.1 with an empty bucket, and hyp3lib's client pointed at it.
+
+    moto keeps its state per process, so every test gets a bucket of its own name.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False)
+    server.start()
+    for name, value in {
+        'AWS_ACCESS_KEY_ID': 'testing',
+        'AWS_SECRET_ACCESS_KEY': 'testing',
+        'AWS_SESSION_TOKEN': 'testing',
+        'AWS_DEFAULT_REGION': 'us-west-2',
+        'AWS_ENDPOINT_URL': f'http://127.0.0.1:{port}',
+    }.items():
+        monkeypatch.setenv(name, value)
+    import boto3
+    import hyp3lib.aws
+
+    client = boto3.client('s3', region_name='us-west-2', endpoint_url=f'http://127.0.0.1:{port}')
+    monkeypatch.setattr(hyp3lib.aws, 'S3_CLIENT', client)
+    name = f'hyp3-test-{uuid.uuid4().hex[:12]}'
+    client.create_bucket(Bucket=name, CreateBucketConfiguration={'LocationConstraint': 'us-west-2'})
+    try:
+        yield Bucket(client=client, name=name)
+    finally:
+        server.stop()
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, arguments: list[str]) -> int:
+    monkeypatch.setattr(sys, 'argv', ['s1_correction_fixed', *arguments])
+    with pytest.raises(SystemExit) as exit_info:
+        workflow.main()
+        raise SystemExit(0)
+    return int(exit_info.value.code or 0)
+
+
+def test_main_uploads_every_product(
+    inputs: Inputs, tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arguments = [
+        str(inputs.pair.reference),
+        '--secondary',
+        str(inputs.pair.secondary),
+        '--orbit',
+        'annotation',
+        '--engine',
+        'numpy',
+        '--parameter-file',
+        str(inputs.parameter_file),
+        '--output-dir',
+        str(tmp_path),
+        '--bucket',
+        s3.name,
+        '--bucket-prefix',
+        'job-1234',
+    ]
+    assert run_main(monkeypatch, arguments) == 0
+
+    files = product_paths(tmp_path)
+    assert s3.keys() == sorted(f'job-1234/{path.name}' for path in files)
+    for path in files:
+        body = s3.client.get_object(Bucket=s3.name, Key=f'job-1234/{path.name}')['Body'].read()
+        assert body == path.read_bytes()
+        tags = s3.client.get_object_tagging(Bucket=s3.name, Key=f'job-1234/{path.name}')['TagSet']
+        assert tags == [{'Key': 'file_type', 'Value': 'amp-browse' if path.suffix == '.png' else 'product'}]
+    head = s3.client.head_object(Bucket=s3.name, Key='job-1234/conversion_matrices.nc')
+    assert head['ContentType'] in ('application/x-netcdf', 'application/netcdf', 'application/octet-stream')
+
+
+@pytest.mark.parametrize('problem', ['no region contains the scene', 'interrupted'])
+def test_main_uploads_nothing_on_failure(
+    problem: str, inputs: Inputs, tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    parameter_file = str(inputs.parameter_file)
+    if problem == 'interrupted':
+
+        def interrupt(*args: Any, **kwargs: Any) -> Path:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(workflow, 'write_quicklook', interrupt)
+    else:
+        parameter_file = parameter_file_without_the_scene(inputs, tmp_path)
+    arguments = [
+        str(inputs.pair.reference),
+        '--dt-seconds',
+        '1036799.636',
+        '--orbit',
+        'annotation',
+        '--engine',
+        'numpy',
+        '--parameter-file',
+        parameter_file,
+        '--output-dir',
+        str(tmp_path / 'out'),
+        '--bucket',
+        s3.name,
+    ]
+    code = run_main(monkeypatch, arguments)
+    assert code == (130 if problem == 'interrupted' else 2)
+    assert s3.keys() == []
+    assert not (tmp_path / 'out' / 'conversion_matrices.nc').exists()
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and 'Traceback' not in error
+
+
+def upload_arguments(inputs: Inputs, output_dir: Path, bucket: str) -> list[str]:
+    return [
+        str(inputs.pair.reference),
+        '--dt-seconds',
+        '1036799.636',
+        '--orbit',
+        'annotation',
+        '--engine',
+        'numpy',
+        '--parameter-file',
+        str(inputs.parameter_file),
+        '--output-dir',
+        str(output_dir),
+        '--bucket',
+        bucket,
+    ]
+
+
+def test_missing_bucket_is_a_one_line_error(
+    inputs: Inputs, tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    assert run_main(monkeypatch, upload_arguments(inputs, tmp_path, 'no-such-bucket')) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and 'Traceback' not in error
+    assert 'uploading to s3://no-such-bucket/' in error and 'check the bucket name' in error
+
+
+def test_a_failed_upload_leaves_nothing_in_the_bucket(
+    inputs: Inputs, tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import hyp3lib.aws
+    from botocore.exceptions import ClientError
+
+    real_upload = hyp3lib.aws.upload_file_to_s3
+    calls: list[str] = []
+
+    def fail_on_the_fourth(path: Path, bucket: str, prefix: str = '') -> None:
+        calls.append(path.name)
+        if len(calls) == 4:
+            raise ClientError(
+                {'Error': {'Code': 'SlowDown', 'Message': 'Please reduce your request rate.'}}, 'PutObject'
+            )
+        real_upload(path, bucket, prefix)
+
+    monkeypatch.setattr(hyp3lib.aws, 'upload_file_to_s3', fail_on_the_fourth)
+    assert run_main(monkeypatch, upload_arguments(inputs, tmp_path, s3.name)) == 2
+    assert len(calls) == 4
+    assert s3.keys() == []
+    assert 'SlowDown' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    'arguments, message',
+    [
+        ([], 'required'),
+        (['S1A_IW_SLC__1SDV_X'], 'one of the arguments --secondary --secondary-sensing-start --dt-seconds'),
+        (['REF', '--dt-seconds', '86400', '--secondary', 'SEC'], 'not allowed with argument'),
+        (['REF', '--dt-seconds', '-5'], 'positive number of seconds'),
+        (['REF', '--secondary-sensing-start', 'yesterday'], 'not an ISO-8601 UTC time'),
+        (['REF', '--dt-seconds', '86400', '--buffer', '-2'], 'buffer must be >= 0'),
+        (['REF', '--dt-seconds', '86400', '--m11m12-dtype', 'float64'], 'invalid choice'),
+        (['REF', '--dt-seconds', '86400', '--engine', 'gamma'], 'invalid choice'),
+    ],
+)
+def test_command_line_errors(arguments: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    assert run_main(monkeypatch, arguments) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_parser_defaults() -> None:
+    args = workflow.build_parser().parse_args(['REF', '--secondary', 'SEC'])
+    assert args.parameter_file == constants.DEFAULT_PARAMETER_FILE
+    assert (args.buffer, args.engine, args.m11m12_dtype, args.orbit) == (0, 'auto', 'int16', 'auto')
+    assert (args.output_dir, args.overwrite, args.bucket, args.bucket_prefix) == (Path('.'), False, None, '')
+    # HyP3 passes '""' for an empty parameter: it counts as absent.
+    args = workflow.build_parser().parse_args(['REF', '--secondary', '""', '--dt-seconds', '86400'])
+    assert (args.secondary, args.dt_seconds) == (None, 86400.0)
+
+
+def test_help_through_the_hyp3_dispatcher() -> None:
+    command = [sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 's1_correction_fixed', '-h']
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    for option in (
+        '--secondary',
+        '--secondary-sensing-start',
+        '--dt-seconds',
+        '--buffer',
+        '--parameter-file',
+        '--engine',
+        '--m11m12-dtype',
+        '--orbit',
+        '--output-dir',
+        '--overwrite',
+        '--bucket',
+        '--bucket-prefix',
+    ):
+        assert option in result.stdout
