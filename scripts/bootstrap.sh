@@ -2,8 +2,11 @@
 # Set up everything the demo and the tests need on a fresh Debian machine (Python >= 3.10, run as root or with
 # sudo for the system packages): GDAL's headers from Debian, a virtual environment in .venv, the GDAL Python
 # bindings matching the system library, and this package with its development extras.
-# Idempotent: a second run only reinstalls what changed. Source it, or run it; it ends by printing the venv path.
+# Idempotent: a second run only reinstalls what changed. Progress goes to stderr (so a fresh machine is never silent
+# while the GDAL bindings build); the only line on stdout is the venv path, for the scripts that call it.
 set -euo pipefail
+
+say() { echo "bootstrap: $*" >&2; }
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HYP3_S1_M11M12_VENV:-$repo_root/.venv}"
@@ -24,36 +27,39 @@ command -v g++ >/dev/null 2>&1 || missing+=(g++)
 # udunits2 is loaded at run time by the CF checker (cfunits) that the tests use.
 ldconfig -p 2>/dev/null | grep -q 'libudunits2\.so' || missing+=(libudunits2-0)
 if [ "${#missing[@]}" -gt 0 ]; then
-    echo "bootstrap: installing Debian packages: ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    say "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 gdal_version="$(gdal-config --version)"
 
 if [ ! -x "$venv/bin/python" ]; then
-    echo "bootstrap: creating the virtual environment $venv"
-    "$python" -m venv "$venv"
+    say "creating the virtual environment $venv"
+    "$python" -m venv "$venv" >&2
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
+pip_install() { "${pip[@]}" install "$@" >&2; }
 
 # The GDAL bindings must match the system library and be built against the numpy that will be used: numpy is
 # installed first and the bindings are built without isolation. GDAL < 3.9 does not support numpy 2.
 stamp="$venv/.bootstrap-stamp"
 wanted="gdal=$gdal_version $(sha256sum "$repo_root/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-    "${pip[@]}" install --upgrade pip 'setuptools>=77' wheel 'setuptools_scm[toml]>=6.2'
+    pip_install --upgrade pip 'setuptools>=77' wheel 'setuptools_scm[toml]>=6.2'
     numpy_pin='numpy'
     if [ "$(printf '%s\n' "$gdal_version" 3.9.0 | sort -V | head -n1)" != 3.9.0 ]; then
         numpy_pin='numpy<2'
     fi
-    "${pip[@]}" install "$numpy_pin"
+    pip_install "$numpy_pin"
     if ! "$venv/bin/python" -c "from osgeo import gdal_array; import sys; sys.exit(gdal_array.__name__ is None)" \
         >/dev/null 2>&1 || [ "$("$venv/bin/python" -c 'from osgeo import gdal; print(gdal.__version__)')" != "$gdal_version" ]; then
-        echo "bootstrap: building the GDAL $gdal_version Python bindings (a few minutes)"
-        "${pip[@]}" install --no-build-isolation --no-cache-dir "gdal[numpy]==$gdal_version"
+        say "building the GDAL $gdal_version Python bindings (a few minutes)"
+        pip_install --no-build-isolation --no-cache-dir "gdal[numpy]==$gdal_version"
     fi
-    echo "bootstrap: installing hyp3_s1_m11m12 with its development extras"
-    "${pip[@]}" install "$numpy_pin" -e "$repo_root[develop]"
+    say "installing hyp3_s1_m11m12 with its development extras"
+    pip_install "$numpy_pin" -e "$repo_root[develop]"
     echo "$wanted" > "$stamp"
+else
+    say "up to date ($venv)"
 fi
 echo "$venv"
