@@ -23,8 +23,11 @@ RUN set -e; \
     runtime=/opt/conda/envs/hyp3-s1-m11m12; \
     installed=$(conda list -p "$runtime" --full-name isce2 --json | \
         "$runtime/bin/python" -c 'import json, sys; print(json.load(sys.stdin)[0]["version"])'); \
-    if [ "$installed" != "${ISCE2_VERSION}" ]; then echo "isce2 $installed installed, ${ISCE2_VERSION} expected" >&2; exit 1; fi; \
-    target=$("$runtime/bin/python" -c 'import importlib.util, isce; print(importlib.util.find_spec("components.contrib.geo_autoRIFT.geogrid.geogrid").origin)'); \
+    if [ "$installed" != "${ISCE2_VERSION}" ]; then \
+        echo "isce2 $installed installed, ${ISCE2_VERSION} expected" >&2; exit 1; \
+    fi; \
+    compiled=components.contrib.geo_autoRIFT.geogrid.geogrid; \
+    target=$("$runtime/bin/python" -c "import importlib.util, isce; print(importlib.util.find_spec('$compiled').origin)"); \
     conda activate toolchain; \
     AUTORIFT_COMMIT=${AUTORIFT_COMMIT} ISCE2_COMMIT=${ISCE2_COMMIT} PYTHON="$runtime/bin/python" \
         GDAL_CONFIG="$runtime/bin/gdal-config" CC="$CC" CXX="$CXX" FC="$FC" WORK_DIR=/tmp/build/work \
@@ -69,7 +72,8 @@ COPY --chown=${CONDA_UID}:${CONDA_GID} . /hyp3-s1-m11m12/
 # The build fails unless the image can run autoRIFT v1.6.0's own radar Geogrid (--engine autorift and both).
 RUN python -m pip install --no-cache-dir --no-deps /hyp3-s1-m11m12 && \
     python -c 'from hyp3_s1_m11m12.geometry.zero_doppler import warm_up_kernels; warm_up_kernels()' && \
-    python -c 'from hyp3_s1_m11m12.geogrid.isce2_child import probe_autorift; found = probe_autorift(); assert found.available and found.geogrid_version == "1.6.0", found; print(found.cpp_version)'
+    python -c 'from hyp3_s1_m11m12.geogrid.isce2_child import probe_autorift; found = probe_autorift(); \
+assert found.available and found.geogrid_version == "1.6.0", found; print(found.cpp_version)'
 
 ENTRYPOINT ["/hyp3-s1-m11m12/src/hyp3_s1_m11m12/etc/entrypoint.sh"]
 CMD ["-h"]

@@ -82,7 +82,7 @@ GEOGRID_API_1_5 = (*GEOGRID_API_1_4, 'setSFFilename_Py')
 
 HOW_TO_GET_IT = (
     "build autoRIFT v1.6.0's geogridmodule.cpp/geogrid.cpp against the installed isce2 (the project's Docker image "
-    'does), or run with --engine numpy (the default: bit-identical to autoRIFT v1.6.0)'
+    'does, with docker/build_autorift_geogrid.sh), or run with --engine numpy (bit-identical to autoRIFT v1.6.0)'
 )
 
 # exit() codes of autoRIFT v1.5.0/v1.6.0's geogrid.cpp (the same in both).
@@ -164,7 +164,8 @@ def inspect_compiled_geogrid(module: Any) -> AutoriftCapabilities:
         return AutoriftCapabilities(
             available=False,
             problem=f'the compiled Geogrid {COMPILED_GEOGRID_MODULE} ({module_file}) is autoRIFT 1.4.0, which isce2 '
-            'bundles: it lacks setSFFilename_Py (autoRIFT >= 1.5: window_scale_factor.tif and the v1.5 formulas)',
+            'bundles: it lacks setSFFilename_Py (autoRIFT >= 1.5: window_scale_factor.tif, v1.5 offset and '
+            'off2vel formulas)',
             cpp_version='autoRIFT 1.4.0',
             geogrid_version='1.4.0',
             module_file=module_file,
