@@ -624,11 +624,17 @@ def test_without_the_guard_isce2s_logging_set_up_does_disable_our_loggers(isce2_
     ours = logging.getLogger('hyp3_s1_m11m12.workflows.demo_logger_unguarded')
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
+    existing = {
+        logger: logger.disabled
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    }
     try:
         importlib.import_module('isce')
         assert ours.disabled
-    finally:
-        ours.disabled = False
+    finally:  # undo it for the other tests of this process
+        for logger, disabled in existing.items():
+            logger.disabled = disabled
         root.setLevel(level)
         root.handlers[:] = handlers
         for name in [name for name in sys.modules if name == 'isce' or name.startswith('isce.')]:
