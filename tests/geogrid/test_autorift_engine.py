@@ -464,7 +464,16 @@ def test_a_scene_on_the_day_of_its_orbit_is_left_alone():
     )
 
 
-def test_exit_code_105_is_a_raster_read_failure():
+def exit_like_a_failed_raster_read() -> None:
+    os._exit(105)
+
+
+def test_a_c_exit_105_is_a_raster_read_failure():
+    with pytest.raises(GeogridInputError, match='exit code 105: a line of a parameter raster could not be read'):
+        run_isolated(exit_like_a_failed_raster_read)
+
+
+def test_exit_codes_are_described():
     assert 'could not be read' in isce2_child.describe_exit_code(105)
     assert 'killed by signal 9' == isce2_child.describe_exit_code(-9)
 
@@ -642,10 +651,11 @@ def test_without_the_guard_isce2s_logging_set_up_does_disable_our_loggers(isce2_
 
 
 @pytest.mark.golden
-def test_the_command_line_error_for_isce2_2_6_is_one_line_and_exit_2(isce2_2_6, golden_dir, tmp_path):
+@pytest.mark.parametrize('engine', ['autorift', 'both'])
+def test_the_command_line_error_for_isce2_2_6_is_one_line_and_exit_2(isce2_2_6, golden_dir, tmp_path, engine):
     spec = golden_dir / 's1b_iw_20210401_utm' / 'inputs' / 'spec.json'
     environment = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(isce2_2_6), *sys.path])}
-    command = [sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 'geogrid', '--engine', 'autorift']
+    command = [sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 'geogrid', '--engine', engine]
     result = subprocess.run(
         [*command, '--spec', str(spec), '--output-dir', str(tmp_path / 'out')],
         capture_output=True,
@@ -658,7 +668,7 @@ def test_the_command_line_error_for_isce2_2_6_is_one_line_and_exit_2(isce2_2_6, 
     assert 'Traceback' not in result.stderr
     errors = [line for line in result.stderr.splitlines() if 'error:' in line]
     assert len(errors) == 1, result.stderr
-    assert 'lacks setSFFilename_Py' in errors[0]
+    assert f'--engine {engine} cannot run:' in errors[0] and 'lacks setSFFilename_Py' in errors[0]
     assert not (tmp_path / 'out').exists()
 
 

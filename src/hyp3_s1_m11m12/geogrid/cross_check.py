@@ -15,7 +15,7 @@ from osgeo import gdal
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import UserFacingError
-from hyp3_s1_m11m12.geogrid import autorift_engine
+from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
@@ -131,7 +131,7 @@ def run_both_engines(
     """
     from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 
-    autorift_engine.isce2_child.require_autorift(ENGINE_NAME)
+    isce2_child.require_autorift(ENGINE_NAME)
     results = []
     for name, run in (
         ('numpy', run_numpy_geogrid),
