@@ -1,10 +1,12 @@
 """The autorift engine's contract with autoRIFT 1.x's ISCE2 Geogrid class, checked with stand-ins for isce2."""
 
 import importlib.util
+import logging
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -13,16 +15,17 @@ from osgeo import gdal, osr
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
-from hyp3_s1_m11m12.geogrid import autorift_engine
+from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child
 from hyp3_s1_m11m12.geogrid.autorift_engine import (
     AutoriftModules,
     build_isce2_orbit,
     check_parameter_rasters,
     configure_geogrid,
     execute_geogrid,
+    pin_orbit_time_base,
     run_autorift_geogrid_here,
-    run_isolated,
 )
+from hyp3_s1_m11m12.geogrid.isce2_child import AutoriftCapabilities, run_isolated
 from hyp3_s1_m11m12.geogrid.types import GeogridSettings, ParameterRasters
 from hyp3_s1_m11m12.geometry.orbit import Orbit, StateVector
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -126,6 +129,12 @@ class StandInOrbit:
     def addStateVector(self, vector: Any) -> None:
         self.vectors.append(vector)
 
+    def exportToC(self, reference: datetime | None = None) -> list[float]:
+        """ISCE2's: state-vector times in seconds from the midnight of `reference`, default the first vector's."""
+        reference = reference if reference is not None else self.vectors[0].time
+        midnight = reference.replace(hour=0, minute=0, second=0, microsecond=0)
+        return [(vector.time - midnight).total_seconds() for vector in self.vectors]
+
 
 class StandInStateVector:
     def setTime(self, time: datetime) -> None:
@@ -183,8 +192,9 @@ def standin_modules(geogrid_class: type = StandInGeogrid) -> AutoriftModules:
         geogrid_class=geogrid_class,
         orbit_class=StandInOrbit,
         state_vector_class=StandInStateVector,
-        version='1.6.0',
-        source='stand-in',
+        capabilities=AutoriftCapabilities(
+            available=True, cpp_version='autoRIFT v1.6.0 (edabacd6e912)', geogrid_version='1.6.0'
+        ),
     )
 
 
@@ -313,7 +323,8 @@ def test_run_here_builds_the_result_from_the_geogrid_state(rasters, tmp_path):
         radar, DT_TRUE_SECONDS, rasters, output_dir, GeogridSettings(), modules=standin_modules()
     )
     assert result.engine == 'autorift'
-    assert result.engine_version == '1.6.0'
+    assert result.engine_version == 'autoRIFT v1.6.0 (edabacd6e912)'  # the C++ that ran, not the wrapper
+    assert result.geogrid_version == '1.6.0'
     assert result.dt_seconds == DT_TRUE_SECONDS
     assert result.epsg == 32632
     assert (result.p_off, result.l_off, result.p_count, result.l_count) == (50, 41, 3, 2)
@@ -397,9 +408,10 @@ def test_run_isolated_turns_a_c_exit_into_an_input_error():
 
 
 @pytest.mark.skipif(importlib.util.find_spec('isce') is not None, reason='isce2 is installed here')
+@pytest.mark.usefixtures('fresh_probe')
 def test_missing_isce2_says_to_use_the_numpy_engine(rasters, tmp_path):
     assert not autorift_engine.autorift_available()
-    with pytest.raises(GeogridInputError, match='--engine numpy'):
+    with pytest.raises(GeogridInputError, match='isce2 is not installed.*--engine numpy'):
         autorift_engine.run_autorift_geogrid(synthetic_radar(), 86400.0, rasters, tmp_path)
     assert list(tmp_path.glob('window_*.tif')) == []
 
@@ -420,25 +432,260 @@ def test_real_autorift_reproduces_the_golden_location(golden_dir, tmp_path):
     np.testing.assert_array_equal(ours.ReadAsArray(), golden.ReadAsArray())
 
 
-def test_auto_never_settles_for_the_isce2_contrib_copy(monkeypatch):
-    """isce2's contrib Geogrid is autoRIFT 1.4.0 (no scale factors): only an explicit --engine autorift may use it."""
-    orbit_module = SimpleNamespace(Orbit=object, StateVector=object)
-    contrib_module = SimpleNamespace(Geogrid=object)
+def orbit_from(start: datetime, count: int = 8) -> Orbit:
+    vectors = [
+        StateVector(
+            time=start + timedelta(seconds=10 * k),
+            position_m=(4.0e6 + 1000.0 * k, 1.0e6 - 70000.0 * k, 5.5e6 - 20000.0 * k),
+            velocity_m_s=(100.0, -7000.0, -2000.0 + k),
+        )
+        for k in range(count)
+    ]
+    return Orbit.from_state_vectors(vectors, source='synthetic')
 
-    def fake_import(name):
-        if name == 'isce':
-            return SimpleNamespace()
-        if name == 'isceobj.Orbit.Orbit':
-            return orbit_module
-        if name in autorift_engine.ISCE2_CONTRIB_MODULES:
-            return contrib_module
-        raise ImportError(f'No module named {name!r}')
 
-    monkeypatch.setattr(autorift_engine.importlib.util, 'find_spec', lambda name: object())
-    monkeypatch.setattr(autorift_engine, '_import_keeping_root_logger', fake_import)
-    assert not autorift_engine.autorift_available()
-    with pytest.raises(GeogridInputError, match="autoRIFT's ISCE2 Geogrid class cannot be imported"):
-        autorift_engine.load_autorift(allow_isce2_contrib=False)
-    modules = autorift_engine.load_autorift()
-    assert modules.source == autorift_engine.ISCE2_CONTRIB_MODULES[0]
-    assert modules.version == 'isce2-contrib-1.4.0'
+def test_a_scene_just_after_midnight_gets_its_orbit_times_from_its_own_day():
+    """ISCE2's exportToC counts from the first vector's midnight, Geogrid.py the scene's: 86 400 s apart here."""
+    orbit = orbit_from(datetime(2021, 4, 1, 23, 59, 30))
+    sensing_start = datetime(2021, 4, 2, 0, 0, 2, 500000)
+    isce2_orbit = pin_orbit_time_base(build_isce2_orbit(orbit, StandInOrbit, StandInStateVector), orbit, sensing_start)
+    times = isce2_orbit.exportToC()
+    assert times[0] == -30.0  # 23:59:30 the day before, counted from 2021-04-02 00:00
+    assert times[3] == 0.0
+    unpinned = build_isce2_orbit(orbit, StandInOrbit, StandInStateVector).exportToC()
+    assert unpinned[0] == 86370.0  # what the C++ would get without the guard: the scene would be a day off
+
+
+def test_a_scene_on_the_day_of_its_orbit_is_left_alone():
+    orbit = orbit_from(datetime(2021, 4, 1, 5, 26, 0))
+    isce2_orbit = build_isce2_orbit(orbit, StandInOrbit, StandInStateVector)
+    assert pin_orbit_time_base(isce2_orbit, orbit, datetime(2021, 4, 1, 5, 26, 22)).exportToC.__func__ is (
+        StandInOrbit.exportToC
+    )
+
+
+def exit_like_a_failed_raster_read() -> None:
+    os._exit(105)
+
+
+def test_a_c_exit_105_is_a_raster_read_failure():
+    with pytest.raises(GeogridInputError, match='exit code 105: a line of a parameter raster could not be read'):
+        run_isolated(exit_like_a_failed_raster_read)
+
+
+def test_exit_codes_are_described():
+    assert 'could not be read' in isce2_child.describe_exit_code(105)
+    assert 'killed by signal 9' == isce2_child.describe_exit_code(-9)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Capability detection, with stand-in isce2 installations on sys.path (the child process inherits it).
+
+ISCE_INIT = """
+import logging
+import os
+import sys
+from logging.config import fileConfig as _fc
+
+isce_path = os.path.dirname(os.path.abspath(__file__))
+_fc(os.path.join(isce_path, 'logging.conf'))  # as isce2's __init__: disable_existing_loggers defaults to True
+sys.path.insert(1, isce_path)
+sys.path.insert(1, os.path.join(isce_path, 'components'))
+"""
+LOGGING_CONF = """
+[loggers]
+keys=root,isce
+[handlers]
+keys=consoleHandler
+[formatters]
+keys=simpleFormatter
+[logger_root]
+level=DEBUG
+handlers=consoleHandler
+[logger_isce]
+level=DEBUG
+handlers=consoleHandler
+qualname=isce
+propagate=0
+[handler_consoleHandler]
+class=StreamHandler
+formatter=simpleFormatter
+args=(sys.stdout,)
+[formatter_simpleFormatter]
+format=%(asctime)s - %(name)s - %(levelname)s - %(message)s
+"""
+AUTORIFT_GEOGRID_CLASS = """
+class Geogrid:
+    def __init__(self):
+        self.winsfname = None  # autoRIFT >= 1.5
+"""
+
+
+def write_standin_isce2(root: Path, functions: tuple[str, ...], build_record: str | None = None) -> Path:
+    """isce2 + autoRIFT as installed by conda: isce/ (logging set-up, components/), and autoRIFT's geogrid/."""
+    package = root / 'isce'
+    compiled = package / 'components' / 'contrib' / 'geo_autoRIFT' / 'geogrid'
+    compiled.mkdir(parents=True)
+    (package / '__init__.py').write_text(ISCE_INIT)
+    (package / 'logging.conf').write_text(LOGGING_CONF)
+    for folder in (package / 'components', compiled.parent.parent, compiled.parent, compiled):
+        (folder / '__init__.py').touch()
+    (compiled / 'geogrid.py').write_text(''.join(f'def {name}(*args):\n    pass\n' for name in functions))
+    if build_record is not None:
+        (compiled / isce2_child.CPP_BUILD_INFO_NAME).write_text(build_record)
+    (root / 'geogrid').mkdir()
+    (root / 'geogrid' / '__init__.py').write_text(AUTORIFT_GEOGRID_CLASS)
+    return root
+
+
+@pytest.fixture
+def fresh_probe():
+    isce2_child.probe_autorift.cache_clear()
+    yield
+    isce2_child.probe_autorift.cache_clear()
+
+
+@pytest.fixture
+def isce2_2_6(tmp_path, monkeypatch, fresh_probe):
+    """conda-forge's isce2 2.6.x: autoRIFT 1.4.0's 41-function compiled Geogrid (no setSFFilename_Py)."""
+    root = write_standin_isce2(tmp_path / 'site-2.6', isce2_child.GEOGRID_API_1_4)
+    assert len(isce2_child.GEOGRID_API_1_4) == 41
+    monkeypatch.syspath_prepend(str(root))
+    return root
+
+
+@pytest.fixture
+def isce2_with_autorift_1_6(tmp_path, monkeypatch, fresh_probe):
+    """The project's image: autoRIFT v1.6.0's C++ compiled into isce2's contrib folder, with its build record."""
+    record = 'autoRIFT v1.6.0 (edabacd6e9120a3efe4956280f32234376ae22bd) against isce2 v2.6.3\n'
+    root = write_standin_isce2(tmp_path / 'site-1.6', isce2_child.GEOGRID_API_1_5, record)
+    monkeypatch.syspath_prepend(str(root))
+    return root
+
+
+def test_auto_never_selects_isce2_2_6s_autorift_1_4(isce2_2_6):
+    from hyp3_s1_m11m12.geogrid.stage import resolve_engine
+
+    capabilities = isce2_child.probe_autorift()
+    assert not capabilities.available
+    assert capabilities.missing == ('setSFFilename_Py',)
+    assert capabilities.cpp_version == 'autoRIFT 1.4.0'
+    assert resolve_engine('auto') == 'numpy'
+    assert 'isce' not in sys.modules  # probed in a child: this process never imported it
+
+
+@pytest.mark.parametrize('engine', ['autorift', 'both'])
+def test_engine_autorift_with_isce2_2_6_says_what_is_missing(isce2_2_6, engine):
+    from hyp3_s1_m11m12.geogrid.stage import resolve_engine
+
+    with pytest.raises(GeogridInputError) as error:
+        resolve_engine(engine)
+    message = str(error.value)
+    assert '\n' not in message
+    assert message.startswith(f'--engine {engine} cannot run:')
+    for fragment in ('autoRIFT 1.4.0', 'lacks setSFFilename_Py', 'autoRIFT v1.6.0', '--engine numpy'):
+        assert fragment in message
+
+
+def test_auto_selects_a_positively_detected_autorift_1_6(isce2_with_autorift_1_6):
+    from hyp3_s1_m11m12.geogrid.stage import resolve_engine
+
+    capabilities = isce2_child.probe_autorift()
+    assert capabilities.available, capabilities.problem
+    assert capabilities.cpp_version.startswith('autoRIFT v1.6.0 (edabacd6e912')
+    assert capabilities.geogrid_version == '1.6.0'
+    assert resolve_engine('auto') == 'autorift'
+    assert resolve_engine('autorift') == 'autorift'
+
+
+def test_a_wrapper_older_than_1_5_is_not_selected(isce2_with_autorift_1_6):
+    (isce2_with_autorift_1_6 / 'geogrid' / '__init__.py').write_text('class Geogrid:\n    pass\n')
+    capabilities = isce2_child.probe_autorift()
+    assert not capabilities.available
+    assert 'older than autoRIFT 1.5 (no winsfname)' in capabilities.problem
+
+
+def test_an_isce2_that_fails_to_import_falls_back_to_numpy(isce2_2_6):
+    from hyp3_s1_m11m12.geogrid.stage import resolve_engine
+
+    (isce2_2_6 / 'isce' / '__init__.py').write_text('raise OSError("libgfortran.so.5: cannot open shared object")')
+    assert resolve_engine('auto') == 'numpy'
+    assert 'libgfortran' in isce2_child.probe_autorift().problem
+
+
+def test_logs_survive_importing_isce(isce2_2_6, caplog):
+    ours = logging.getLogger('hyp3_s1_m11m12.workflows.demo_logger')
+    root_handlers = list(logging.getLogger().handlers)
+    isce2_child.import_keeping_logs('isce')
+    try:
+        assert not ours.disabled
+        assert logging.getLogger().handlers == root_handlers
+        with caplog.at_level(logging.INFO):
+            ours.info('dt = 12 days')
+        assert 'dt = 12 days' in caplog.text
+    finally:
+        for name in [name for name in sys.modules if name == 'isce' or name.startswith('isce.')]:
+            del sys.modules[name]
+
+
+def test_without_the_guard_isce2s_logging_set_up_does_disable_our_loggers(isce2_2_6):
+    """The stand-in does what isce2 does: the guard above is what keeps the logs."""
+    ours = logging.getLogger('hyp3_s1_m11m12.workflows.demo_logger_unguarded')
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    existing = {
+        logger: logger.disabled
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    }
+    try:
+        importlib.import_module('isce')
+        assert ours.disabled
+    finally:  # undo it for the other tests of this process
+        for logger, disabled in existing.items():
+            logger.disabled = disabled
+        root.setLevel(level)
+        root.handlers[:] = handlers
+        for name in [name for name in sys.modules if name == 'isce' or name.startswith('isce.')]:
+            del sys.modules[name]
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize('engine', ['autorift', 'both'])
+def test_the_command_line_error_for_isce2_2_6_is_one_line_and_exit_2(isce2_2_6, golden_dir, tmp_path, engine):
+    spec = golden_dir / 's1b_iw_20210401_utm' / 'inputs' / 'spec.json'
+    environment = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(isce2_2_6), *sys.path])}
+    command = [sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 'geogrid', '--engine', engine]
+    result = subprocess.run(
+        [*command, '--spec', str(spec), '--output-dir', str(tmp_path / 'out')],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert 'Traceback' not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if 'error:' in line]
+    assert len(errors) == 1, result.stderr
+    assert f'--engine {engine} cannot run:' in errors[0] and 'lacks setSFFilename_Py' in errors[0]
+    assert not (tmp_path / 'out').exists()
+
+
+ANCHOR_BUILD = Path(os.environ.get('CPP_GEOGRID_BUILD') or '/tmp/cpp_geogrid_build') / 'python'
+
+
+def inspect_module_file(path: str) -> AutoriftCapabilities:
+    spec = importlib.util.spec_from_file_location('geogrid', path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return isce2_child.inspect_compiled_geogrid(module)
+
+
+@pytest.mark.skipif(not (ANCHOR_BUILD / 'geogrid.abi3.so').is_file(), reason=f'no autoRIFT C++ build in {ANCHOR_BUILD}')
+def test_the_real_autorift_1_6_module_passes_the_capability_check():
+    """autoRIFT v1.6.0's geogridmodule.cpp, compiled from the public sources: the detection's positive case."""
+    capabilities = run_isolated(inspect_module_file, str(ANCHOR_BUILD / 'geogrid.abi3.so'))
+    assert capabilities.available, capabilities.problem
+    assert capabilities.missing == ()

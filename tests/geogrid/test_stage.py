@@ -10,7 +10,7 @@ import pytest
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
-from hyp3_s1_m11m12.geogrid import autorift_engine, stage
+from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child, stage
 from hyp3_s1_m11m12.geogrid.stage import geogrid_from_spec, resolve_engine, run_geogrid
 from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters
 from hyp3_s1_m11m12.geometry.orbit import Orbit, StateVector
@@ -91,7 +91,7 @@ class FakeEngine:
 def use_engine(monkeypatch):
     def install(engine: FakeEngine) -> FakeEngine:
         monkeypatch.setattr(stage, 'engine_function', lambda name: engine)
-        monkeypatch.setattr(autorift_engine, 'autorift_available', lambda: False)
+        monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(False))
         return engine
 
     return install
@@ -101,19 +101,30 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
 
+def capabilities(available: bool) -> isce2_child.AutoriftCapabilities:
+    if available:
+        return isce2_child.AutoriftCapabilities(available=True, cpp_version='autoRIFT v1.6.0 (stand-in)')
+    return isce2_child.AutoriftCapabilities(available=False, problem='isce2 is not installed')
+
+
 @pytest.mark.parametrize('available, expected', [(True, 'autorift'), (False, 'numpy')])
-def test_auto_picks_autorift_only_when_importable(monkeypatch, caplog, available, expected):
-    monkeypatch.setattr(autorift_engine, 'autorift_available', lambda: available)
+def test_auto_picks_autorift_only_when_detected(monkeypatch, caplog, available, expected):
+    monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(available))
     with caplog.at_level(logging.INFO, logger='hyp3_s1_m11m12.geogrid.stage'):
         assert resolve_engine('auto') == expected
     assert f'Geogrid engine: {expected}' in caplog.text
 
 
 @pytest.mark.parametrize('available', [True, False])
-def test_an_explicit_engine_is_kept(monkeypatch, available):
-    monkeypatch.setattr(autorift_engine, 'autorift_available', lambda: available)
+def test_an_explicit_engine_is_kept_or_refused_up_front(monkeypatch, available):
+    monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(available))
     assert resolve_engine('numpy') == 'numpy'
-    assert resolve_engine('autorift') == 'autorift'
+    for engine in ('autorift', 'both'):
+        if available:
+            assert resolve_engine(engine) == engine
+        else:
+            with pytest.raises(GeogridInputError, match=f'^--engine {engine} cannot run: isce2 is not installed; '):
+                resolve_engine(engine)
 
 
 def test_an_unknown_engine_is_an_error():
@@ -271,7 +282,7 @@ def test_geogrid_from_spec_uses_the_true_dt_unless_told(use_engine, tmp_path, mo
         return engine(radar, dt, rasters, output_dir, settings)
 
     monkeypatch.setattr(stage, 'engine_function', lambda name: recording_engine)
-    monkeypatch.setattr(autorift_engine, 'autorift_available', lambda: False)
+    monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(False))
     monkeypatch.chdir(tmp_path)
     result = geogrid_from_spec(Path('case/inputs/spec.json'), Path('out'), dt_seconds=dt_seconds, engine='numpy')
 

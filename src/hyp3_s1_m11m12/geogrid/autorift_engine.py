@@ -1,29 +1,23 @@
 """The 'autorift' engine: autoRIFT 1.x's own ISCE2 Geogrid class, wired as testGeogrid_ISCE.runGeogrid wires it.
 
-It exists only where isce2 and autoRIFT <= v1.6.0 are importable (the conda image), so both are imported lazily.
-The Geogrid object is set up by `configure_geogrid`, which takes the class as a parameter: tests hand it a
-stand-in and check every attribute it receives.
-
-geogrid.cpp calls exit() on bad input (101: a raster cannot be opened, 104/106: a time outside the orbit), which
-would end our process without cleanup, so `run_autorift_geogrid` runs the C++ in a child process and turns its
-exit code into a GeogridInputError.
+It runs only where isce2 and autoRIFT >= 1.5's radar Geogrid (Python class and C++) are installed, and only in a
+child process (geogrid/isce2_child.py): this process never imports isce2. The Geogrid object is set up by
+`configure_geogrid`, which takes the class as a parameter: tests hand it a stand-in and check every attribute it
+receives. The result names the C++ that ran (`engine_version`), not the Python wrapper's version.
 """
 
-import importlib
-import importlib.metadata
-import importlib.util
+import functools
 import logging
-import multiprocessing
-import multiprocessing.connection
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from osgeo import gdal
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError, UserFacingError
+from hyp3_s1_m11m12.geogrid import isce2_child
 from hyp3_s1_m11m12.geogrid.rasters import DemGrid, open_rasters
 from hyp3_s1_m11m12.geogrid.types import (
     DEFAULT_SETTINGS,
@@ -39,12 +33,6 @@ from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = 'autorift'
-
-# Where the ISCE2 Geogrid class lives: the autoRIFT 1.x package first (`geogrid` is a top-level package there),
-# then isce2's frozen contrib copy (autoRIFT 1.4.0: no window_scale_factor.tif, older offset formulas).
-AUTORIFT_PACKAGE_MODULE = 'geogrid'
-ISCE2_CONTRIB_MODULES = ('contrib.geo_autoRIFT.geogrid', 'components.contrib.geo_autoRIFT.geogrid')
-AUTORIFT_DISTRIBUTIONS = ('geo_autoRIFT', 'autoRIFT', 'autorift')
 
 # The output attributes testGeogrid_ISCE.runGeogrid sets, in the order of constants.GEOGRID_OUTPUT_NAMES.
 OUTPUT_ATTRIBUTES = (
@@ -73,114 +61,57 @@ RASTER_ATTRIBUTES = {
     'ssm': 'ssmname',
 }
 
-# exit() codes of autoRIFT v1.6.0's geogrid.cpp.
-GEOGRID_EXIT_CODES = {
-    101: 'a parameter raster could not be opened',
-    102: 'the DEM EPSG code is unknown to GDAL',
-    103: 'EPSG:4326 is unknown to GDAL',
-    104: 'the orbit does not cover the middle of the scene',
-    106: 'a grid node has a zero-Doppler time outside the orbit state vectors (the DEM reaches beyond the '
-    'acquisition: use an orbit with more state vectors around the scene, or a smaller DEM)',
-    107: 'the GDAL GTiff driver is unavailable',
-}
-
-R = TypeVar('R')
-
 
 @dataclass(frozen=True)
 class AutoriftModules:
-    """The isce2/autoRIFT classes the engine needs, as found by `load_autorift`."""
+    """The isce2/autoRIFT classes the engine needs, as found by `load_autorift` (in the child process)."""
 
     geogrid_class: type
     orbit_class: type  # isceobj.Orbit.Orbit.Orbit
     state_vector_class: type  # isceobj.Orbit.Orbit.StateVector
-    version: str
-    source: str  # the module the Geogrid class came from
+    capabilities: isce2_child.AutoriftCapabilities
 
 
-def _autorift_version() -> str:
-    for distribution in AUTORIFT_DISTRIBUTIONS:
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    try:
-        return str(importlib.import_module('autoRIFT').__version__)
-    except (ImportError, AttributeError):  # autoRIFT's __init__ prints instead of raising when it has no metadata
-        return 'unknown'
-
-
-def _import_keeping_root_logger(name: str) -> Any:
-    """Import a module; isce2 resets the root logger on import, so put our configuration back afterwards."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    try:
-        return importlib.import_module(name)
-    finally:
-        root.setLevel(level)
-        root.handlers[:] = handlers
-
-
-def load_autorift(allow_isce2_contrib: bool = True) -> AutoriftModules:
-    """Import isce2 and autoRIFT 1.x's ISCE2 Geogrid class.
-
-    `allow_isce2_contrib` accepts isce2's own contrib copy (autoRIFT 1.4.0: no window_scale_factor.tif, older
-    formulas) when the autoRIFT package's is missing; `--engine auto` never settles for it.
+def load_autorift() -> AutoriftModules:
+    """Import isce2 and autoRIFT >= 1.5's ISCE2 Geogrid, keeping this process's logging; only in a child process.
 
     Raises:
-        GeogridInputError: they are not importable; the message says to use --engine numpy or the conda image.
+        GeogridInputError: they are missing or too old; the message says what is missing and how to get it.
     """
-    unavailable = (
-        'the autorift engine needs isce2 and autoRIFT <= 1.6.0 (the ISCE2 Geogrid), which are only installable '
-        'with conda: run with --engine numpy (the default when they are absent) or use the conda container image'
+    capabilities = isce2_child.probe_here()
+    if not capabilities.available:
+        raise GeogridInputError(f'--engine autorift cannot run: {capabilities.problem}; {isce2_child.HOW_TO_GET_IT}')
+    orbit_module = isce2_child.import_keeping_logs('isceobj.Orbit.Orbit')
+    return AutoriftModules(
+        geogrid_class=isce2_child.import_keeping_logs(isce2_child.GEOGRID_CLASS_MODULE).Geogrid,
+        orbit_class=orbit_module.Orbit,
+        state_vector_class=orbit_module.StateVector,
+        capabilities=capabilities,
     )
-    if importlib.util.find_spec('isce') is None:
-        raise GeogridInputError(f'isce2 is not installed; {unavailable}')
-    try:
-        _import_keeping_root_logger('isce')
-        orbit_module = _import_keeping_root_logger('isceobj.Orbit.Orbit')
-    except Exception as error:  # noqa: BLE001 - isce2's import-time set-up fails in many ways (paths, libraries)
-        raise GeogridInputError(f'isce2 cannot be imported ({error}); {unavailable}') from None
-
-    problems = []
-    candidates = (
-        (AUTORIFT_PACKAGE_MODULE, *ISCE2_CONTRIB_MODULES) if allow_isce2_contrib else (AUTORIFT_PACKAGE_MODULE,)
-    )
-    for module_name in candidates:
-        try:
-            geogrid_class = _import_keeping_root_logger(module_name).Geogrid
-        except Exception as error:  # noqa: BLE001 - ImportError, AttributeError (autoRIFT 2 has no ISCE2 Geogrid), isce2's
-            problems.append(f'{module_name}: {error}')
-            continue
-        if module_name == AUTORIFT_PACKAGE_MODULE:
-            version = _autorift_version()
-        else:
-            version = 'isce2-contrib-1.4.0'
-            log.warning(
-                "Using isce2's contrib copy of autoRIFT Geogrid (%s, autoRIFT 1.4.0): it writes no "
-                'window_scale_factor.tif and uses pre-1.5 offset formulas; install autoRIFT 1.6.0 for v1.6.0 results',
-                module_name,
-            )
-        return AutoriftModules(
-            geogrid_class=geogrid_class,
-            orbit_class=orbit_module.Orbit,
-            state_vector_class=orbit_module.StateVector,
-            version=version,
-            source=module_name,
-        )
-    raise GeogridInputError(f"autoRIFT's ISCE2 Geogrid class cannot be imported ({'; '.join(problems)}); {unavailable}")
 
 
 def autorift_available() -> bool:
-    """Whether isce2 and the autoRIFT package's own ISCE2 Geogrid (>= 1.5, with the scale factors) are importable."""
-    if importlib.util.find_spec('isce') is None:  # the cheap, common answer outside the conda image
-        return False
-    try:
-        load_autorift(allow_isce2_contrib=False)
-    except GeogridInputError as error:
-        log.debug('autoRIFT engine unavailable: %s', error)
-        return False
-    return True
+    """Whether autoRIFT >= 1.5's radar Geogrid (Python class and C++) is positively detected (in a child process)."""
+    return isce2_child.probe_autorift().available
+
+
+def pin_orbit_time_base(isce2_orbit: Any, orbit: Orbit, sensing_start: datetime) -> Any:
+    """Make ISCE2's exportToC count the orbit's times from the midnight of the scene's start.
+
+    Geogrid.py gives the C++ the sensing start in seconds since ITS midnight but exports the orbit with
+    exportToC(), which counts from the midnight of the FIRST STATE VECTOR. For a scene starting just after 00:00 UTC
+    with state vectors from the day before, the two differ by 86 400 s and geogrid.cpp exits with 104. exportToC's
+    own `reference` argument fixes the time base; on every other scene nothing changes.
+    """
+    first = orbit.state_vectors()[0].time
+    if first.date() != sensing_start.date():
+        log.info(
+            'The orbit starts on %s, the scene on %s: ISCE2 orbit times are counted from the scene day',
+            first.date(),
+            sensing_start.date(),
+        )
+        isce2_orbit.exportToC = functools.partial(isce2_orbit.exportToC, reference=sensing_start)
+    return isce2_orbit
 
 
 def build_isce2_orbit(orbit: Orbit, orbit_class: type, state_vector_class: type) -> Any:
@@ -279,6 +210,7 @@ def run_autorift_geogrid_here(
     grid = check_parameter_rasters(rasters)
     modules = modules if modules is not None else load_autorift()
     isce2_orbit = build_isce2_orbit(radar.orbit, modules.orbit_class, modules.state_vector_class)
+    pin_orbit_time_base(isce2_orbit, radar.orbit, radar.sensing_start)
     geogrid = configure_geogrid(
         modules.geogrid_class,
         radar,
@@ -306,7 +238,7 @@ def run_autorift_geogrid_here(
         output_dir=output_dir,
         outputs=outputs,
         engine=ENGINE_NAME,
-        engine_version=modules.version,
+        engine_version=modules.capabilities.cpp_version,
         dt_seconds=float(dt_seconds),
         epsg=grid.epsg,
         p_off=int(geogrid.pOff),
@@ -317,59 +249,8 @@ def run_autorift_geogrid_here(
         y_res_m=float(geogrid.Y_res),
         incidence_angle_rad=float(geogrid.incidenceAngle),
         extra=extra,
+        geogrid_version=modules.capabilities.geogrid_version,
     )
-
-
-def _child_main(sender: multiprocessing.connection.Connection, function: Callable[..., Any], args: tuple) -> None:
-    try:
-        result = function(*args)
-    except BaseException as error:  # noqa: BLE001 - every failure goes back to the parent, which re-raises it
-        try:
-            sender.send(('error', error))
-        except Exception:  # noqa: BLE001 - an exception that does not pickle
-            sender.send(('error', GeogridInputError(f'autoRIFT Geogrid failed: {type(error).__name__}: {error}')))
-    else:
-        sender.send(('ok', result))
-    finally:
-        sender.close()
-
-
-def describe_exit_code(exit_code: int | None) -> str:
-    if exit_code is not None and exit_code < 0:
-        return f'killed by signal {-exit_code}'
-    reason = GEOGRID_EXIT_CODES.get(exit_code or 0, 'no reason given')
-    return f'exit code {exit_code}: {reason}'
-
-
-def run_isolated(function: Callable[..., R], *args: Any) -> R:
-    """Call `function(*args)` in a child process; return its result or re-raise its exception here.
-
-    A child that dies without answering (C exit(), a crash) becomes a GeogridInputError naming its exit code.
-    On KeyboardInterrupt the child is terminated before the interrupt propagates.
-    """
-    # spawn, not fork: a fresh interpreter inherits no GDAL state or threads from this one.
-    context = multiprocessing.get_context('spawn')
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child_main, args=(sender, function, args), daemon=True)
-    process.start()
-    sender.close()
-    try:
-        try:
-            status, payload = receiver.recv()
-        except EOFError:
-            status, payload = 'died', None
-        process.join()
-    except BaseException:
-        process.terminate()
-        process.join()
-        raise
-    finally:
-        receiver.close()
-    if status == 'ok':
-        return payload
-    if status == 'error':
-        raise payload
-    raise GeogridInputError(f'autoRIFT Geogrid stopped without a result ({describe_exit_code(process.exitcode)})')
 
 
 def run_autorift_geogrid(
@@ -382,10 +263,12 @@ def run_autorift_geogrid(
     """Run autoRIFT 1.x's ISCE2 Geogrid on these inputs; the nine window_*.tif go into the existing `output_dir`.
 
     Raises:
-        GeogridInputError: isce2/autoRIFT are not importable (use --engine numpy), dt <= 0, a raster problem, or
-            geogrid.cpp exited (the message gives its exit code and what it means).
+        GeogridInputError: autoRIFT >= 1.5's radar Geogrid is not installed (the message says what is missing and
+            how to get it), dt <= 0, a raster problem, or geogrid.cpp exited (its exit code and what it means).
     """
-    load_autorift()  # fail here, with the clear message, before starting a child process
+    check_dt(dt_seconds)
+    capabilities = isce2_child.require_autorift(ENGINE_NAME)  # fail here, with the clear message
     check_parameter_rasters(rasters)
-    log.info("Running autoRIFT's ISCE2 Geogrid in a child process")
-    return run_isolated(run_autorift_geogrid_here, radar, dt_seconds, rasters, Path(output_dir).resolve(), settings)
+    log.info("Running autoRIFT's ISCE2 radar Geogrid (%s) in a child process", capabilities.cpp_version)
+    output_dir = Path(output_dir).resolve()
+    return isce2_child.run_isolated(run_autorift_geogrid_here, radar, dt_seconds, rasters, output_dir, settings)

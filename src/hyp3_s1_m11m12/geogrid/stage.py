@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
-from hyp3_s1_m11m12.geogrid import autorift_engine
+from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child
 from hyp3_s1_m11m12.geogrid.spec import load_spec
 from hyp3_s1_m11m12.geogrid.types import (
     DEFAULT_SETTINGS,
@@ -28,26 +28,32 @@ from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
 log = logging.getLogger(__name__)
 
-ENGINES = ('auto', 'numpy', 'autorift')
+ENGINES = ('auto', 'numpy', 'autorift', 'both')
 TEMPORARY_PREFIX = '.geogrid-partial-'
 
 Engine = Callable[[RadarGeometry, float, ParameterRasters, Path, GeogridSettings], GeogridResult]
 
 
 def resolve_engine(engine: str) -> str:
-    """'numpy' or 'autorift' from a requested engine; 'auto' picks autorift where isce2 + autoRIFT 1.x import.
+    """The engine to run: 'auto' is the project's ('numpy') unless autoRIFT >= 1.5's radar Geogrid is positively
+    detected (in a child process); 'autorift' and 'both' are checked here, before any work.
 
     Raises:
-        GeogridInputError: an unknown engine name.
+        GeogridInputError: an unknown engine name, or 'autorift'/'both' where autoRIFT >= 1.5 cannot run (one line
+            naming what is missing and how to get it).
     """
     if engine not in ENGINES:
         raise GeogridInputError(f'unknown Geogrid engine {engine!r}: choose one of {", ".join(ENGINES)}')
+    if engine in ('autorift', 'both'):
+        isce2_child.require_autorift(engine)
+        return engine
     if engine != 'auto':
         return engine
-    if autorift_engine.autorift_available():
-        log.info('Geogrid engine: autorift (isce2 and autoRIFT 1.x are importable)')
+    capabilities = isce2_child.probe_autorift()
+    if capabilities.available:
+        log.info("Geogrid engine: autorift (autoRIFT's radar Geogrid %s is installed)", capabilities.cpp_version)
         return 'autorift'
-    log.info('Geogrid engine: numpy (isce2/autoRIFT 1.x are not importable)')
+    log.info('Geogrid engine: numpy (autoRIFT >= 1.5 radar Geogrid not available: %s)', capabilities.problem)
     return 'numpy'
 
 
@@ -55,6 +61,10 @@ def engine_function(name: str) -> Engine:
     """The run function of a resolved engine; imported here so that neither engine loads unless it runs."""
     if name == 'autorift':
         return autorift_engine.run_autorift_geogrid
+    if name == 'both':
+        from hyp3_s1_m11m12.geogrid.cross_check import run_both_engines
+
+        return run_both_engines
     if name == 'numpy':
         from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 
