@@ -166,7 +166,9 @@ def test_engine_both_fails_on_a_difference_and_leaves_nothing(monkeypatch, radar
 def test_engine_both_without_autorift_fails_before_any_work(monkeypatch, radar, rasters, tmp_path):
     unavailable = isce2_child.AutoriftCapabilities(available=False, problem='isce2 is not installed')
     monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: unavailable)
-    with pytest.raises(GeogridInputError, match='^--engine both cannot run: isce2 is not installed; build autoRIFT'):
+    with pytest.raises(
+        GeogridInputError, match='^--engine both cannot run: isce2 is not installed; install an isce2 whose contrib'
+    ):
         run_geogrid(radar, DT_12_DAYS_S, rasters, tmp_path / 'out', engine='both')
     assert not (tmp_path / 'out').exists()
 

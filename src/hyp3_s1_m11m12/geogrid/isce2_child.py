@@ -81,8 +81,8 @@ GEOGRID_API_1_4 = (
 GEOGRID_API_1_5 = (*GEOGRID_API_1_4, 'setSFFilename_Py')
 
 HOW_TO_GET_IT = (
-    "build autoRIFT v1.6.0's geogridmodule.cpp/geogrid.cpp against the installed isce2 (the project's Docker image "
-    'does, with docker/build_autorift_geogrid.sh), or run with --engine numpy (bit-identical to autoRIFT v1.6.0)'
+    "install an isce2 whose contrib/geo_autoRIFT carries autoRIFT >= 1.5's compiled radar Geogrid (conda-forge's "
+    "carries 1.4.0; ASF's own isce2 build carried 1.5), or run with --engine numpy (bit-identical to autoRIFT v1.6.0)"
 )
 
 # exit() codes of autoRIFT v1.5.0/v1.6.0's geogrid.cpp (the same in both).
