@@ -170,7 +170,7 @@ def test_auto_falls_back_to_the_annotation_orbit(synthetic_safe, caplog):
     scene, safe = synthetic_safe
     with LocalServer(_orbit_server(scene, present=False)) as server, caplog.at_level(logging.WARNING):
         acquisition = open_acquisition(safe, orbit='auto', orbit_api_url=f'{server.url}/scene')
-    assert acquisition.orbit.source == 'annotation'
+    assert acquisition.orbit.source == orbits.ANNOTATION_AFTER_FAILED_FETCH
     assert 'no POEORB or RESORB orbit file' in caplog.text and 'falling back to the annotation orbit' in caplog.text
 
 
@@ -182,7 +182,7 @@ def test_auto_falls_back_when_the_orbit_file_does_not_cover(synthetic_safe, capl
     )
     with LocalServer(state) as server, caplog.at_level(logging.WARNING):
         acquisition = open_acquisition(safe, orbit='auto', orbit_api_url=f'{server.url}/scene')
-    assert acquisition.orbit.source == 'annotation'
+    assert acquisition.orbit.source == orbits.ANNOTATION_AFTER_FAILED_FETCH
     assert 'does not cover' in caplog.text
 
 

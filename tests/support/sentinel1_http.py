@@ -35,6 +35,7 @@ class ServerState:
     reject_authorization: bool = False  # as S3 pre-signed URLs do: one auth mechanism only
     bytes_sent: int = 0
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, range
+    authorization_headers: list[str] = field(default_factory=list)  # the Authorization header of each request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def authorised(self, header: str | None) -> bool:
@@ -72,6 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split('?')[0]
         with state.lock:
             state.requests.append((self.command, self.path, self.headers.get('Range', '')))
+            state.authorization_headers.append(self.headers.get('Authorization', ''))
             failing = state.fail_next > 0
             if failing:
                 state.fail_next -= 1
