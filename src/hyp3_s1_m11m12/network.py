@@ -15,11 +15,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass, replace
+from types import TracebackType
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from hyp3_s1_m11m12.errors import UserFacingError
@@ -108,21 +111,26 @@ class BudgetedRetry(Retry):
         retry: BudgetedRetry = super().new(**kw)
         return retry
 
-    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> 'BudgetedRetry':
         now = time.monotonic()
         started = self.first_failure if self.first_failure is not None else now
-        response = kwargs.get('response')
-        error = kwargs.get('error')
         what = f'HTTP {response.status}' if response is not None and response.status else type(error).__name__
         if now - started > self.budget_s:
-            raise MaxRetryError(kwargs.get('_pool'), url or '', error or Exception(f'{what}; retry budget spent'))
-        retry = super().increment(method, url, *args, **kwargs)
-        assert isinstance(retry, BudgetedRetry)
+            raise MaxRetryError(_pool, url or '', error or Exception(f'{what}; the retry budget is spent'))  # type: ignore[arg-type]
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
         retry.first_failure = started
         if not retry.is_exhausted() and (error is not None or (response is not None and response.status >= 400)):
             attempts_left = retry.total if isinstance(retry.total, int) else '?'
             log.warning(
-                f'{method} {url} failed ({what}); retrying in {retry.get_backoff_time():.1f} s '
+                f'{method} {_pool.host if _pool is not None else ""}{url} failed ({what}); retrying in {retry.get_backoff_time():.1f} s '
                 f'({attempts_left} attempt(s) left, at most {self.budget_s:.0f} s in all)'
             )
         return retry

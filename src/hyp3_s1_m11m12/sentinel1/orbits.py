@@ -12,6 +12,7 @@ vectors beyond its span; one that does not cover the acquisition falls back to t
 """
 
 import dataclasses
+import itertools
 import logging
 import os
 import tempfile
@@ -98,7 +99,7 @@ def _describe(vectors: Sequence[StateVector]) -> str:
 def coverage_margin_s(vectors: Sequence[StateVector], start: datetime, stop: datetime) -> float:
     """The margin an orbit must have on both sides: a full interpolation stencil plus the acquisition's duration."""
     times = sorted(vector.time for vector in vectors)
-    spacings = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    spacings = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     spacing = float(np.median(spacings)) if spacings else 10.0
     return HERMITE_NODES * spacing + (stop - start).total_seconds()
 
