@@ -102,7 +102,7 @@ def test_login_once_per_job_for_both_scenes(kind, chain, pair_zips, monkeypatch,
 
 def test_eight_gb_zip64_reads_a_few_hundred_kb(chain, pair_zips, monkeypatch):
     _patch_download_path(monkeypatch)
-    reference, secondary = _serve(chain, pair_zips)
+    reference, _ = _serve(chain, pair_zips)
     assert len(pair_zips[2][reference.name]) > EIGHT_GB - 1024
     open_acquisition(reference.name, orbit='annotation', token=TOKEN, download_base_url=chain.datapool_url)
     counter = earthdata_session(TOKEN).counter
