@@ -32,8 +32,14 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = 'HYP3_S1_M11M12_'
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Loggers of libraries that log whole responses (asf_search logs its CMR JSON at INFO) or every retry.
-NOISY_LOGGERS = ('asf_search', 'urllib3', 'botocore', 'remotezip', 's1_orbits')
+# Loggers of libraries that log whole responses (asf_search logs its CMR JSON at INFO) or every retry (urllib3
+# warns of each; BudgetedRetry says it once, with the wait and the budget).
+NOISY_LOGGERS = {
+    'asf_search': logging.WARNING,
+    'urllib3': logging.ERROR,
+    'botocore': logging.WARNING,
+    'remotezip': logging.WARNING,
+}
 
 
 class NetworkSettingError(UserFacingError):
@@ -130,7 +136,7 @@ class BudgetedRetry(Retry):
         if not retry.is_exhausted() and (error is not None or (response is not None and response.status >= 400)):
             attempts_left = retry.total if isinstance(retry.total, int) else '?'
             log.warning(
-                f'{method} {_pool.host if _pool is not None else ""}{url} failed ({what}); retrying in {retry.get_backoff_time():.1f} s '
+                f'{method} {f"{_pool.host}:{_pool.port}" if _pool is not None else ""}{url} failed ({what}); retrying in {retry.get_backoff_time():.1f} s '
                 f'({attempts_left} attempt(s) left, at most {self.budget_s:.0f} s in all)'
             )
         return retry
@@ -161,6 +167,7 @@ class PolicySession(requests.Session):
 
     def __init__(self, network: NetworkPolicy | None = None) -> None:
         super().__init__()
+        quiet_third_party_loggers()
         self.network = network or policy()
         adapter = HTTPAdapter(max_retries=retry_strategy(self.network))
         self.mount('http://', adapter)
@@ -203,10 +210,11 @@ def configure_gdal(network: NetworkPolicy | None = None) -> dict[str, str]:
     return applied
 
 
-def quiet_third_party_loggers(level: int = logging.WARNING) -> None:
+def quiet_third_party_loggers() -> None:
     """Keep libraries from flooding the job log (asf_search logs whole search results at INFO)."""
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(max(level, logging.getLogger(name).level))
+    for name, level in NOISY_LOGGERS.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(max(level, logger.level))
 
 
 def format_bytes(count: int) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from hyp3_s1_m11m12 import network
 from hyp3_s1_m11m12.errors import MetadataError, UserFacingError
@@ -242,7 +243,10 @@ def describe_request_error(url: str, error: requests.RequestException) -> str:
         return f'{url}: the server keeps failing after retries ({type(error).__name__}); try again later'
     if isinstance(error, requests.exceptions.TooManyRedirects):
         return f'{url}: too many redirects (a redirect loop); check the URL or try again later'
-    if isinstance(error, requests.exceptions.Timeout):
+    reason = getattr(error.args[0], 'reason', None) if error.args else None
+    refused = isinstance(reason, urllib3.exceptions.NewConnectionError)  # a subclass of the timeout errors
+    timed_out = isinstance(error, requests.exceptions.Timeout) or isinstance(reason, urllib3.exceptions.TimeoutError)
+    if timed_out and not refused:
         return (
             f'{url}: no answer within the timeout ({type(error).__name__}); try again later, or raise '
             f'{network.ENV_PREFIX}READ_TIMEOUT_S'
