@@ -161,3 +161,16 @@ def test_credentials_are_never_sent_to_amazonaws():
     assert session.may_receive_credentials('https://datapool.asf.alaska.edu/SLC/SA/x.zip')
     assert session.may_receive_credentials('https://urs.earthdata.nasa.gov/oauth/authorize')
     assert not session.may_receive_credentials('https://example.org/x.zip')
+
+
+def test_missing_credentials_warning_only_where_asf_is_read(chain, pair_zips, monkeypatch, tmp_path, caplog):
+    _patch_download_path(monkeypatch)
+    from hyp3_s1_m11m12.simulate.acquisition import write_synthetic_safe
+
+    reference, _ = _serve(chain, pair_zips)
+    with caplog.at_level('WARNING'):
+        open_acquisition(write_synthetic_safe(reference, tmp_path / 'local'), orbit='annotation')
+    assert 'no Earthdata credentials' not in caplog.text  # a local input reads nothing from ASF
+    with caplog.at_level('WARNING'), pytest.raises(RemoteAccessError, match='access denied'):
+        open_acquisition(reference.name, orbit='annotation', download_base_url=chain.datapool_url)
+    assert caplog.text.count('no Earthdata credentials') == 1

@@ -22,6 +22,7 @@ import requests
 import urllib3
 
 from hyp3_s1_m11m12 import network
+from hyp3_s1_m11m12.credentials import missing_credentials_message
 from hyp3_s1_m11m12.errors import MetadataError, UserFacingError
 from hyp3_s1_m11m12.sentinel1.names import parse_scene_name
 from hyp3_s1_m11m12.sentinel1.safe import ZipSafe
@@ -120,6 +121,8 @@ class EarthdataSession(network.PolicySession):
         self.trusted_hosts.add(login_host())
         self.counter = TransferCounter()
         self.hooks['response'].append(self.counter.hook)
+        if self.credentials == 'none':  # said once per job, and only when ASF is actually read
+            log.warning(missing_credentials_message(netrc_has_login_entry()))
 
     @property
     def credentials(self) -> str:
