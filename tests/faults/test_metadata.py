@@ -34,7 +34,7 @@ def digest(folder: Path) -> dict[str, str]:
 
 
 def first_annotation(safe: Path) -> Path:
-    return sorted((safe / 'annotation').glob('*-vv-*.xml'))[0]  # the polarisation that is read
+    return min((safe / 'annotation').glob('*-vv-*.xml'))  # the polarisation that is read
 
 
 def open_call(path: Path):

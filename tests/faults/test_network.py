@@ -130,8 +130,7 @@ def test_dead_server_is_given_up_on_well_under_a_minute_by_default(capsys, monke
     assert caplog.text.count('retrying in') == 3
 
 
-def test_redirect_loop(scene_zip, capsys):
-    scene, _ = scene_zip
+def test_redirect_loop(capsys):
     state = ServerState(routes={'/a': Route(location='/b'), '/b': Route(location='/a')})
     with LocalServer(state) as server:
         code, message = run(open_remote(f'{server.url}/a'), capsys)
