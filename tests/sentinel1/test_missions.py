@@ -88,8 +88,8 @@ def test_mixed_mission_pairs(reference_label, secondary_label, real_pair, tmp_pa
     if reference_label[0] == 'S1A':
         reference_path = real_pair / f'{REFERENCE}.SAFE'
     else:
-        reference_path = relabel(real_pair, REFERENCE, *reference_label, tmp_path)
-    secondary_path = relabel(real_pair, SECONDARY, *secondary_label, tmp_path)
+        reference_path = relabel(real_pair, REFERENCE, reference_label[0], reference_label[1], tmp_path)
+    secondary_path = relabel(real_pair, SECONDARY, secondary_label[0], secondary_label[1], tmp_path)
     pair = repeat_time(
         open_acquisition(reference_path, orbit='annotation'), open_acquisition(secondary_path, orbit='annotation')
     )

@@ -146,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = route.handler(self.rfile.read(length))
             self._send(status, body, {'Content-Type': route.content_type})
             return
-        body = route.body
+        body = route.body  # type: ignore[assignment]  # bytes, or a VirtualFile sliced like bytes
         requested = self.headers.get('Range')
         match = RANGE.match(requested or '')
         if not state.ranges or match is None:
@@ -287,14 +287,14 @@ def virtual_zip64(members: dict[str, bytes], large_members: dict[str, int]) -> V
     """A ZIP64 archive whose `large_members` (name -> size, stored, zero-filled, CRC not checked) come first, so
     every other member lies beyond 4 GiB, as in the 8 GB SLC zips ASF serves."""
     archive_file = VirtualFile()
-    with zipfile.ZipFile(archive_file, 'w', allowZip64=True) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(archive_file, 'w', allowZip64=True) as archive:  # type: ignore[call-overload]
         for name, size in large_members.items():
             info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_STORED
             with archive.open(info, 'w', force_zip64=True) as stream:
                 archive_file.skip(size)  # the data, as zeros, never held
-                stream._file_size = size  # type: ignore[attr-defined]  # what zipfile records on close
-                stream._compress_size = size  # type: ignore[attr-defined]
+                stream._file_size = size  # what zipfile records on close
+                stream._compress_size = size
         for name, content in members.items():
             info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
