@@ -225,3 +225,17 @@ def test_nothing_is_left_behind(scene_zip, tmp_path, capsys):
     assert_one_line_exit_2(code, message, 'keeps failing')
     assert not output.exists()
     assert isinstance(UserFacingError('x'), Exception) and Path(tmp_path).is_dir()
+
+
+def test_retry_budget_bounds_repeated_timeouts(scene_zip, capsys, monkeypatch):
+    """A server that accepts connections and never answers (what a blackholed host costs): the budget, not the
+    retry count, ends it."""
+    monkeypatch.setenv('HYP3_S1_M11M12_READ_TIMEOUT_S', '0.3')
+    monkeypatch.setenv('HYP3_S1_M11M12_RETRIES', '100')
+    monkeypatch.setenv('HYP3_S1_M11M12_RETRY_BUDGET_S', '1')
+    scene, data = scene_zip
+    with LocalServer(serve(scene, data, stall_s=2.0)) as server:
+        started = time.monotonic()
+        code, message = run(open_remote(f'{server.url}/SLC/SA/{scene.name}.zip'), capsys)
+    assert_one_line_exit_2(code, message, 'no answer within the timeout')
+    assert time.monotonic() - started < 3.0
