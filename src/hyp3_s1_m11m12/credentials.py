@@ -1,4 +1,9 @@
-"""Earthdata credentials: from the environment into ~/.netrc, never printed or logged."""
+"""Earthdata credentials: from the environment into ~/.netrc, never printed or logged.
+
+The sessions that read ASF (sentinel1/remote.py) use EARTHDATA_TOKEN, else EARTHDATA_USERNAME/EARTHDATA_PASSWORD
+directly (sent only to Earthdata Login), else the netrc: an existing netrc without an Earthdata entry no longer
+hides the environment's credentials. The warning about missing credentials is given where ASF is read, not here.
+"""
 
 import logging
 import os
@@ -52,3 +57,20 @@ def write_earthdata_credentials(username: str | None, password: str | None) -> P
     except OSError as error:
         raise CredentialsError(f'cannot write {netrc} ({error.strerror}); make the home directory writable') from None
     return netrc
+
+
+def missing_credentials_message(netrc_has_entry: bool | None) -> str:
+    """What to say when ASF is about to be read with no Earthdata credentials at all.
+
+    Args:
+        netrc_has_entry: whether the netrc has an Earthdata Login entry (None: there is no netrc).
+    """
+    where = (
+        'the existing ~/.netrc has no urs.earthdata.nasa.gov entry'
+        if netrc_has_entry is False
+        else 'there is no ~/.netrc'
+    )
+    return (
+        f'no Earthdata credentials ({where}, and neither EARTHDATA_TOKEN nor EARTHDATA_USERNAME/EARTHDATA_PASSWORD '
+        'is set): reading Sentinel-1 metadata from ASF will be refused; set one of them'
+    )

@@ -75,13 +75,18 @@ def test_s1b_iw1_vv_iw2_vh_matches_golden(s1_dir, golden_dir, caplog):
     _assert_matches_spec(cross.radar_geometry(), cross.orbit, spec)
 
 
-def test_buffer_pushes_near_and_far_range_out(s1_dir):
+def test_buffer_is_load_parsedata_s_n0_plus_4b_samples(s1_dir):
+    """loadParsedata: near range - b dr, far range + b dr, then 2b samples more: b at near range, 3b at far range.
+
+    The old geometry (2b samples, b on each side) ended 2b samples short of the correction products' far edge.
+    """
     acquisition = open_acquisition(s1_dir / f'{REAL_PAIR}.SAFE', orbit='annotation')
     plain, buffered = acquisition.radar_geometry(), acquisition.radar_geometry(buffer=30)
     dr = plain.range_pixel_size_m
-    assert buffered.number_of_samples == plain.number_of_samples + 60
+    assert buffered.number_of_samples == plain.number_of_samples + 4 * 30
     assert buffered.starting_range_m == pytest.approx(plain.starting_range_m - 30 * dr, abs=1e-9)
-    assert buffered.far_range_m == pytest.approx(plain.far_range_m + 30 * dr, abs=1e-6)
+    assert buffered.far_range_m == pytest.approx(plain.far_range_m + 3 * 30 * dr, abs=1e-6)
+    assert buffered.far_range_m != pytest.approx(plain.far_range_m + 30 * dr, abs=1.0)  # the old choice
     assert buffered.number_of_lines == plain.number_of_lines
     with pytest.raises(InvalidGranuleError, match='negative'):
         acquisition.radar_geometry(buffer=-1)

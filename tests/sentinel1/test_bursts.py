@@ -230,3 +230,59 @@ def test_hostile_burst_xml():
 def test_wrong_polarization_for_a_burst():
     with pytest.raises(InvalidGranuleError, match='VV burst'):
         read_burst_metadata(GRANULE, polarization='HH')
+
+
+@pytest.fixture
+def extractor(s1_dir, monkeypatch, tmp_path):
+    """ASF's burst extractor behind the asf-urs cookie, with Earthdata Login, on 127.0.0.1."""
+    from tests.support.sentinel1_http import AsfChain
+
+    empty = tmp_path / 'netrc'
+    empty.write_text('')
+    monkeypatch.setenv('NETRC', str(empty))
+    chain = AsfChain(token=TOKEN)
+    chain.start()
+    monkeypatch.setenv('HYP3_S1_M11M12_AUTH_HOSTS', chain.auth_hosts)
+    monkeypatch.setenv('HYP3_S1_M11M12_EARTHDATA_LOGIN_URL', chain.urs_url)
+    monkeypatch.setenv(bursts_module.ASF_AUTH_LOGIN_URL_ENV, f'{chain.tea_url}/login')
+    monkeypatch.setattr(bursts_module, 'EXTRACTION_FIRST_POLL_S', 0.05)
+    yield chain
+    chain.stop()
+
+
+def test_extractor_answering_202_first_succeeds_on_the_first_run(s1_dir, certificate, trust, extractor, caplog):
+    """A burst nobody asked for before: 202 twice, then the XML; a token alone gets the asf-urs cookie."""
+    caplog.set_level('INFO')
+    url = extractor.serve_extractor(f'/{SCENE}/IW2/VV/2.xml', burst_xml(s1_dir), pending=2)
+    with FakeAsf(s1_dir, certificate, items=[umm_item(GRANULE, url)]) as asf:
+        acquisition = open_acquisition(GRANULE, orbit='annotation', token=TOKEN, burst_search_host=asf.host)
+    assert acquisition.bursts[0].burst_id == '108_230134_IW2'
+    assert acquisition.track_source == 'ASF search'
+    assert extractor.logins == 1  # the cookie login, once
+    assert 'ASF is extracting the burst' in caplog.text
+    assert [method for method, path, _ in extractor.tea.requests if path.endswith('2.xml')] == ['GET'] * 3
+    assert not any('"items"' in record.getMessage() for record in caplog.records)  # asf_search kept quiet
+
+
+def test_extractor_that_never_finishes(s1_dir, certificate, trust, extractor, monkeypatch):
+    monkeypatch.setenv(bursts_module.EXTRACTION_WAIT_S_ENV, '0.4')
+    url = extractor.serve_extractor(f'/{SCENE}/IW2/VV/2.xml', burst_xml(s1_dir), pending=10_000)
+    with (
+        FakeAsf(s1_dir, certificate, items=[umm_item(GRANULE, url)]) as asf,
+        pytest.raises(
+            MetadataError, match=r'still extracting the burst after \d+ s \(HTTP 202\); rerun later'
+        ) as error,
+    ):
+        open_acquisition(GRANULE, orbit='annotation', token=TOKEN, burst_search_host=asf.host)
+    assert '\n' not in str(error.value)
+
+
+def test_token_that_cannot_get_the_cookie(s1_dir, certificate, trust, extractor):
+    url = extractor.serve_extractor(f'/{SCENE}/IW2/VV/2.xml', burst_xml(s1_dir))
+    with (
+        FakeAsf(s1_dir, certificate, items=[umm_item(GRANULE, url)]) as asf,
+        pytest.raises(
+            MetadataError, match='needs the asf-urs cookie of an Earthdata login, and Earthdata Login answered HTTP 401'
+        ),
+    ):
+        open_acquisition(GRANULE, orbit='annotation', token='expired-token', burst_search_host=asf.host)

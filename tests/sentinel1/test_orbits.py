@@ -170,7 +170,7 @@ def test_auto_falls_back_to_the_annotation_orbit(synthetic_safe, caplog):
     scene, safe = synthetic_safe
     with LocalServer(_orbit_server(scene, present=False)) as server, caplog.at_level(logging.WARNING):
         acquisition = open_acquisition(safe, orbit='auto', orbit_api_url=f'{server.url}/scene')
-    assert acquisition.orbit.source == 'annotation'
+    assert acquisition.orbit.source == orbits.ANNOTATION_AFTER_FAILED_FETCH
     assert 'no POEORB or RESORB orbit file' in caplog.text and 'falling back to the annotation orbit' in caplog.text
 
 
@@ -182,7 +182,7 @@ def test_auto_falls_back_when_the_orbit_file_does_not_cover(synthetic_safe, capl
     )
     with LocalServer(state) as server, caplog.at_level(logging.WARNING):
         acquisition = open_acquisition(safe, orbit='auto', orbit_api_url=f'{server.url}/scene')
-    assert acquisition.orbit.source == 'annotation'
+    assert acquisition.orbit.source == orbits.ANNOTATION_AFTER_FAILED_FETCH
     assert 'does not cover' in caplog.text
 
 
@@ -206,3 +206,58 @@ def test_state_vector_order_and_duplicates():
         vectors, base + timedelta(seconds=5), base + timedelta(seconds=35), source='x', margin_s=None
     )
     assert orbit.times_s.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
+
+
+@pytest.mark.parametrize('how', ['auto', 'local file'])
+def test_scene_starting_seconds_after_the_orbit_validity_start(synthetic_safe, tmp_path, caplog, how):
+    """JPL's 34 'Error with orbit interpolation' granules: the POEORB starts just before the scene.
+
+    The old check accepted a file starting 12 s before the scene, leaving no interpolation stencil at its edge; the
+    coverage rule (a stencil plus the scene's duration on both sides) completes it with the annotation orbit.
+    """
+    scene, safe = synthetic_safe
+    name, content = synthetic_eof(scene, before_s=12.0, after_s=3600.0)
+    if how == 'auto':
+        state = ServerState(
+            routes={f'/scene/{scene.name}': Route(location=f'/o/{name}'), f'/o/{name}': Route(body=content)}
+        )
+        with LocalServer(state) as server, caplog.at_level(logging.WARNING):
+            acquisition = open_acquisition(safe, orbit='auto', orbit_api_url=f'{server.url}/scene', work_dir=tmp_path)
+    else:
+        path = tmp_path / name
+        path.write_bytes(content)
+        with caplog.at_level(logging.WARNING):
+            acquisition = open_acquisition(safe, orbit=path)
+    vectors = parse_eof(content, name)
+    assert vectors[0].time > acquisition.sensing_start - timedelta(seconds=25)  # the file barely covers the scene
+    assert acquisition.orbit.source == f'{name} + annotation'
+    margin = orbits.coverage_margin_s(vectors, acquisition.sensing_start, acquisition.sensing_stop)
+    assert margin == pytest.approx(40.0 + (acquisition.sensing_stop - acquisition.sensing_start).total_seconds())
+    assert acquisition.orbit.start <= acquisition.sensing_start - timedelta(seconds=40)
+    assert 'completing it with the annotation orbit' in caplog.text
+    # inside the file's span the precise vectors are kept
+    kept = {vector.time for vector in acquisition.orbit.state_vectors()}
+    assert {vector.time for vector in vectors if vector.time <= acquisition.sensing_stop} <= kept
+
+
+def test_orbit_file_with_full_margin_is_used_alone(synthetic_safe, tmp_path):
+    scene, safe = synthetic_safe
+    name, content = synthetic_eof(scene, before_s=600.0, after_s=600.0)
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert open_acquisition(safe, orbit=path).orbit_source == name
+
+
+def test_with_orbit_reuses_the_metadata(synthetic_safe, tmp_path):
+    """The reference is read once: its orbit is resolved again from what was read, in every --orbit mode."""
+    scene, safe = synthetic_safe
+    name, content = synthetic_eof(scene, before_s=600.0, after_s=600.0)
+    path = tmp_path / name
+    path.write_bytes(content)
+    acquisition = open_acquisition(safe, orbit='annotation')
+    assert acquisition.with_orbit(path).orbit_source == name
+    assert acquisition.with_orbit('annotation').orbit_source == 'annotation'
+    with LocalServer(_orbit_server(scene)) as server:
+        fetched = acquisition.with_orbit('auto', orbit_api_url=f'{server.url}/scene', work_dir=tmp_path)
+    assert 'POEORB' in fetched.orbit_source
+    assert fetched.bursts == acquisition.bursts and fetched.granule == acquisition.granule

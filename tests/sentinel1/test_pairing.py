@@ -8,7 +8,7 @@ import pytest
 
 from hyp3_s1_m11m12.errors import InvalidGranuleError
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
-from hyp3_s1_m11m12.sentinel1.pairing import repeat_time
+from hyp3_s1_m11m12.sentinel1.pairing import EARLIEST_BURST_RULE, repeat_time
 from hyp3_s1_m11m12.simulate.acquisition import (
     BURST_CYCLE_S,
     simulated_scene_pair,
@@ -100,7 +100,12 @@ def test_synthetic_pair_dt(tmp_path):
 
 
 def test_products_starting_on_different_bursts(tmp_path, caplog):
-    """The secondary frame starts one burst earlier: dt stays that of the common bursts, with a warning."""
+    """The secondary frame starts one burst earlier: dt follows hyp3-autorift's earliest-burst rule.
+
+    The old choice (the first common burst) gave 12 days - 0.12 s; the velocity workflow's Geogrid got the earliest
+    secondary burst minus the earliest overlapping reference burst, one burst cycle less.
+    """
+    caplog.set_level(logging.INFO)
     reference = synthetic_scene(bursts_per_swath=4)
     secondary = replace(
         reference.repeat(),
@@ -111,9 +116,11 @@ def test_products_starting_on_different_bursts(tmp_path, caplog):
         open_acquisition(write_synthetic_safe(reference, tmp_path), orbit='annotation'),
         open_acquisition(write_synthetic_safe(secondary, tmp_path), orbit='annotation'),
     )
-    assert pair.dt_seconds == pytest.approx(12 * 86400 - 0.121923, abs=1e-5)
-    assert pair.product_dt_seconds == pytest.approx(pair.dt_seconds - BURST_CYCLE_S, abs=1e-5)
-    assert 'differs from the difference of the product start times' in caplog.text
+    assert pair.common_burst_dt_seconds == pytest.approx(12 * 86400 - 0.121923, abs=1e-5)
+    assert pair.dt_seconds == pytest.approx(12 * 86400 - 0.121923 - BURST_CYCLE_S, abs=1e-5)
+    assert pair.rule == EARLIEST_BURST_RULE
+    assert pair.product_dt_seconds == pytest.approx(pair.dt_seconds, abs=1e-5)
+    assert 'burst cycles apart' in caplog.text
 
 
 def test_no_common_burst(tmp_path):

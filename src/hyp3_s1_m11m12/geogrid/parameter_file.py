@@ -3,10 +3,13 @@
 A parameter file is a polygon shapefile in EPSG:4326 with one feature per region. Each feature names its
 output projection (`epsg`) and the URLs of Geogrid's parameter rasters in fields whose names the DBF format cut
 to eleven characters (hyp3-autorift-workflow.md §2.4 step 6). hyp3-autorift's `find_jpl_parameter_info` takes
-the first feature containing the scene centroid; so do we, and we also check that every raster opens before
-Geogrid runs, so a bad URL fails in seconds with its name rather than minutes later inside Geogrid.
+the first feature containing the centroid of the scene's `determineBbox` lat/lon rectangle (heights -200 and
+4000 m, the whole SAFE: s1_isce2.bounding_box); so do we (REGION_RULE), and we also check that every raster
+opens before Geogrid runs, so a bad URL fails in seconds with its name rather than minutes later inside Geogrid.
+Every remote open goes through GDAL with the network policy's timeouts and retries (network.configure_gdal).
 """
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -16,9 +19,11 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from hyp3_s1_m11m12 import constants
+from hyp3_s1_m11m12 import constants, network
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
+from hyp3_s1_m11m12.geogrid.window import scene_bounding_box
+from hyp3_s1_m11m12.geometry.projection import GEOGRAPHIC_EPSG, MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.geometry.zero_doppler import rdr2geo
 
@@ -51,6 +56,9 @@ REQUIRED_FIELDS = (NAME_FIELD, EPSG_FIELD, *RASTER_FIELDS.values())
 DBF_WRITER_FIELD_NAME_LENGTH = 10
 
 VSIS3_PREFIX = '/vsis3/'
+# ParameterSet.region_rule values (recorded in the product's provenance).
+REGION_RULE = 'centroid of the determineBbox lat/lon rectangle (heights -200 and 4000 m, whole product)'
+FOOTPRINT_RULE = 'centroid of the footprint polygon'
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class ParameterSet:
     epsg: int
     rasters: ParameterRasters
     parameter_file: str  # the file it came from, as given
+    region_point: tuple[float, float] | None = None  # (lon, lat) in degrees that chose the region
+    region_rule: str = FOOTPRINT_RULE
 
 
 def gdal_path(location: str) -> str:
@@ -121,30 +131,53 @@ def radar_footprint_lonlat(radar: RadarGeometry, points_per_edge: int = 5) -> li
     return [(float(lon), float(lat)) for lon, lat in zip(lons, lats, strict=True)]
 
 
+def bounding_box_centroid_lonlat(radar: RadarGeometry) -> tuple[float, float]:
+    """Centre (lon, lat in degrees) of the determineBbox rectangle at EPSG:4326, as hyp3-autorift chose regions.
+
+    A rectangle spanning more than 180 degrees of longitude crosses the antimeridian (determineBbox's min/max
+    then straddle it); its centre is taken on the short side, where the scene is.
+    """
+    (lon_min, lon_max), (lat_min, lat_max) = scene_bounding_box(radar, MapProjection(GEOGRAPHIC_EPSG))
+    lon = (lon_min + lon_max) / 2.0
+    if lon_max - lon_min > 180.0:
+        lon += 180.0
+    return ((lon + 180.0) % 360.0) - 180.0, (lat_min + lat_max) / 2.0
+
+
 def find_parameter_set(
     parameter_file: str,
-    footprint_lonlat: Sequence[tuple[float, float]],
+    footprint_lonlat: Sequence[tuple[float, float]] = (),
     *,
+    radar: RadarGeometry | None = None,
     check_rasters: bool = True,
 ) -> ParameterSet:
-    """The parameter set of the first region whose polygon contains the scene centroid.
+    """The parameter set of the first region whose polygon contains the scene's centre.
 
     Args:
         parameter_file: the shapefile: a local path, an http(s) URL (read through /vsicurl/), or a GDAL path.
-        footprint_lonlat: the scene footprint as (lon, lat) points in degrees.
+        footprint_lonlat: the scene footprint as (lon, lat) points in degrees (used when `radar` is not given).
+        radar: the whole product's radar geometry (Acquisition.region_radar_geometry()): the region is then
+            chosen as hyp3-autorift did, from the centre of its determineBbox rectangle (REGION_RULE).
         check_rasters: open every raster of the chosen region (fail fast on a bad or unreachable URL).
 
     Raises:
         GeogridInputError: the file cannot be opened or lacks a field, no region contains the scene, the region's
             EPSG is invalid, or one of its rasters cannot be opened.
     """
-    lon, lat = scene_centroid_lonlat(footprint_lonlat)
-    return find_parameter_set_at(parameter_file, lon, lat, check_rasters=check_rasters)
+    if radar is not None:
+        lon, lat = bounding_box_centroid_lonlat(radar)
+        rule = REGION_RULE
+    else:
+        lon, lat = scene_centroid_lonlat(footprint_lonlat)
+        rule = FOOTPRINT_RULE
+    found = find_parameter_set_at(parameter_file, lon, lat, check_rasters=check_rasters)
+    return dataclasses.replace(found, region_point=(lon, lat), region_rule=rule)
 
 
 def find_parameter_set_at(parameter_file: str, lon: float, lat: float, *, check_rasters: bool = True) -> ParameterSet:
     """The parameter set of the first region whose polygon contains the point (lon, lat) in degrees."""
     path = gdal_path(parameter_file)
+    network.configure_gdal()  # timeouts for this open and every later GDAL read of the parameter rasters
     try:
         dataset = ogr.Open(path)
     except RuntimeError as error:
@@ -166,7 +199,9 @@ def find_parameter_set_at(parameter_file: str, lon: float, lat: float, *, check_
         if geometry is None:
             continue
         if any(geometry.Contains(point) for point in candidates):
-            parameter_set = _parameter_set(feature, field_names, parameter_file)
+            parameter_set = dataclasses.replace(
+                _parameter_set(feature, field_names, parameter_file), region_point=(lon, lat)
+            )
             log.info(
                 f'Parameter region {parameter_set.name} (EPSG:{parameter_set.epsg}) of {parameter_file} contains '
                 f'the scene centroid ({lon:.4f}, {lat:.4f})'

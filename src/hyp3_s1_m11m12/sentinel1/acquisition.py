@@ -2,11 +2,14 @@
 
 The merge follows hyp3-autorift's vendored testGeogrid_ISCE.loadParsedata (ISCE2): earliest burst start and
 latest burst stop over the swaths used, smallest starting range and largest far range, range pixel size and
-prf of the first burst, lines = round((stop - start) x prf) + 1, samples = round((far - near) / dr) + 1 plus
-2 x buffer, near range pushed out by buffer pixels. Times stay datetimes (no seconds of day), so acquisitions
-that cross 00:00 UTC are right.
+prf of the first burst, lines = round((stop - start) x prf) + 1. With a buffer of b pixels loadParsedata moves
+the near range by -b x dr and the far range by +b x dr, then adds 2b samples again:
+samples = round((far - near + 2b dr) / dr) + 1 + 2b = N0 + 4b, so the image reaches b pixels before the near
+range and 3b past the far range. Reproduced as is: the grid must be the one the correction products had.
+Times stay datetimes (no seconds of day), so acquisitions that cross 00:00 UTC are right.
 """
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ class Acquisition:
     """The metadata of one acquisition that Geogrid and dt need. Times are naive UTC."""
 
     granule: str  # scene name or burst granule name
-    mission: str  # 'S1A' | 'S1B' | 'S1C'
+    mission: str  # 'S1A' | 'S1B' | 'S1C' | 'S1D'
     polarization: str  # the primary polarisation, e.g. 'VV'
     relative_orbit: int
     sensing_start: datetime  # earliest burst start of the swaths used
@@ -40,25 +43,75 @@ class Acquisition:
     absolute_orbit: int = 0
     ascending: bool = True
     footprint: tuple[tuple[float, float], ...] = ()  # closed lon/lat ring
+    track_source: str = 'offset table'  # where relative_orbit came from: 'manifest', 'ASF search', 'offset table'
+    annotation_vectors: tuple[StateVector, ...] = ()  # the annotation orbit, to resolve another orbit choice
+    orbit_scene: str | None = None  # the SLC whose orbit file is fetched
 
     @property
     def swaths(self) -> tuple[str, ...]:
         return tuple(sorted({burst.swath for burst in self.bursts}))
 
+    @property
+    def orbit_source(self) -> str:
+        """'annotation', the EOF file name (with ' + annotation' when completed), or the fallback after a failed fetch."""
+        return self.orbit.source
+
+    def with_orbit(
+        self, orbit: str | Path, *, work_dir: Path | None = None, orbit_api_url: str | None = None
+    ) -> 'Acquisition':
+        """The same acquisition with another orbit choice, without reading its metadata again.
+
+        Raises:
+            OrbitError: the chosen orbit cannot be used.
+        """
+        resolved = resolve_orbit(
+            orbit,
+            scene=self.orbit_scene,
+            annotation_vectors=list(self.annotation_vectors),
+            start=self.sensing_start,
+            stop=self.sensing_stop,
+            work_dir=work_dir,
+            api_url=orbit_api_url,
+        )
+        return dataclasses.replace(self, orbit=resolved)
+
+    def _range_extent(self) -> tuple[float, float, float, float]:
+        first = self.bursts[0]
+        near = min(burst.starting_range_m for burst in self.bursts)
+        far = max(burst.far_range_m for burst in self.bursts)
+        return first.prf_hz, first.range_pixel_size_m, near, far
+
+    def region_radar_geometry(self) -> RadarGeometry:
+        """The geometry hyp3-autorift's bounding_box gave determineBbox to choose the parameter region.
+
+        The whole product, no buffer, round(duration x prf) lines and round((far - near) / dr) samples (one fewer
+        of each than loadParsedata).
+        """
+        prf, range_pixel, near, far = self._range_extent()
+        return RadarGeometry(
+            sensing_start=self.sensing_start,
+            starting_range_m=near,
+            range_pixel_size_m=range_pixel,
+            prf_hz=prf,
+            number_of_lines=round((self.sensing_stop - self.sensing_start).total_seconds() * prf),
+            number_of_samples=round((far - near) / range_pixel),
+            orbit=self.orbit,
+            radar_frequency_hz=self.bursts[0].radar_frequency_hz,
+        )
+
     def radar_geometry(self, buffer: int = 0) -> RadarGeometry:
-        """The merged zero-Doppler geometry of the swaths used, with `buffer` range pixels added on each side."""
+        """The merged zero-Doppler geometry of the swaths used, with loadParsedata's `buffer` (N0 + 4b samples)."""
         if buffer < 0:
             raise InvalidGranuleError(f'buffer {buffer} is negative; give 0 or more range pixels')
         first = self.bursts[0]
-        prf = first.prf_hz
-        range_pixel = first.range_pixel_size_m
-        near = min(burst.starting_range_m for burst in self.bursts)
-        far = max(burst.far_range_m for burst in self.bursts)
+        prf, range_pixel, near, far = self._range_extent()
+        near_buffered = near - buffer * range_pixel
+        far_buffered = far + buffer * range_pixel
         lines = round((self.sensing_stop - self.sensing_start).total_seconds() * prf) + 1
-        samples = round((far - near) / range_pixel) + 1 + 2 * buffer
+        samples = round((far_buffered - near_buffered) / range_pixel) + 1 + 2 * buffer
         return RadarGeometry(
             sensing_start=self.sensing_start,
-            starting_range_m=near - buffer * range_pixel,
+            starting_range_m=near_buffered,
             range_pixel_size_m=range_pixel,
             prf_hz=prf,
             number_of_lines=lines,
@@ -117,6 +170,7 @@ def build_acquisition(
     orbit_scene: str | None = None,
     work_dir: Path | None = None,
     orbit_api_url: str | None = None,
+    track_source: str = 'offset table',
 ) -> Acquisition:
     """An Acquisition from parsed annotation (all bursts of each swath unless `bursts_used` selects some).
 
@@ -167,6 +221,9 @@ def build_acquisition(
         absolute_orbit=first.absolute_orbit,
         ascending=first.ascending,
         footprint=footprint_from_grids(grids),
+        track_source=track_source if first.track is not None else 'offset table',
+        annotation_vectors=tuple(vectors.values()),
+        orbit_scene=orbit_scene,
     )
 
 
@@ -237,6 +294,7 @@ def open_acquisition(
             orbit_scene=burst.scene_name,
             work_dir=work_dir,
             orbit_api_url=orbit_api_url,
+            track_source='ASF search',
         )
     safe = _open_safe_source(text, token=token, download_base_url=download_base_url)
     try:
@@ -253,4 +311,5 @@ def open_acquisition(
         orbit_scene=scene,
         work_dir=work_dir,
         orbit_api_url=orbit_api_url,
+        track_source=metadata.track_source,
     )

@@ -5,6 +5,7 @@ at its `azimuthTime` and stops (linesPerBurst - 1) azimuth time intervals later;
 c/2 x slantRangeTime; the range pixel size is c / (2 x rangeSamplingRate); the prf is 1 / azimuthTimeInterval.
 """
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -45,10 +46,11 @@ class Burst:
     azimuth_anx_time_s: float | None  # seconds since the ascending node (matches bursts when ids are absent)
     relative_burst_id: int | None  # ESA's burst id (annotation from IPF 3.40 on), else None
     absolute_burst_id: int | None = None
+    track: int | None = None  # relative orbit from the product's metadata (manifest, ASF search), when read
 
     @property
     def relative_orbit(self) -> int:
-        return relative_orbit(self.mission, self.absolute_orbit)
+        return self.track if self.track is not None else relative_orbit(self.mission, self.absolute_orbit)
 
     @property
     def burst_id(self) -> str | None:
@@ -102,10 +104,18 @@ class SwathAnnotation:
     orbit_vectors: tuple[StateVector, ...]
     geolocation: tuple[GeolocationPoint, ...]
     ascending_node_time: datetime | None
+    track: int | None = None  # relative orbit from the product's metadata (manifest, ASF search), when read
 
     @property
     def relative_orbit(self) -> int:
-        return relative_orbit(self.mission, self.absolute_orbit)
+        return self.track if self.track is not None else relative_orbit(self.mission, self.absolute_orbit)
+
+    def with_track(self, track: int | None) -> 'SwathAnnotation':
+        """The annotation with the relative orbit its product's metadata gives, on every burst too."""
+        if track is None:
+            return self
+        bursts = tuple(dataclasses.replace(burst, track=track) for burst in self.bursts)
+        return dataclasses.replace(self, track=track, bursts=bursts)
 
     @property
     def sensing_start(self) -> datetime:

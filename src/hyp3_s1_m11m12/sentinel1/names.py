@@ -1,5 +1,6 @@
 """Sentinel-1 IW SLC scene names and ASF burst granule names: parsing and validation."""
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -7,9 +8,21 @@ from datetime import datetime
 from hyp3_s1_m11m12.errors import InvalidGranuleError
 
 
+log = logging.getLogger(__name__)
+
 ORBITS_PER_CYCLE = 175
-# Relative orbit = (absolute orbit - offset) mod 175 + 1; the offset is where each satellite's first cycle began.
-RELATIVE_ORBIT_OFFSETS = {'S1A': 73, 'S1B': 27, 'S1C': 172}
+# Relative orbit = (absolute orbit - offset) mod 175 + 1 (ESA's "relationship between relative and absolute orbit
+# numbers", as hyp3's check_same_relative_orbits). The offset is where a satellite's cycle began, so it changes
+# when an orbit manoeuvre moves the satellite to another phase: S1C's did in June 2026, after absolute orbit 8018.
+# The track a product's own metadata gives (manifest, ASF's search) always wins; this table only cross-checks it
+# and serves annotation read without its manifest.
+RELATIVE_ORBIT_OFFSETS: dict[str, tuple[tuple[int, int], ...]] = {
+    # mission: ((first absolute orbit, offset), ...) in orbit order
+    'S1A': ((0, 73),),
+    'S1B': ((0, 27),),
+    'S1C': ((0, 172), (8019, 99)),
+    'S1D': ((0, 42),),
+}
 MISSIONS = tuple(RELATIVE_ORBIT_OFFSETS)
 
 SUPPORTED = (
@@ -19,7 +32,7 @@ SUPPORTED = (
 )
 
 SCENE_PATTERN = re.compile(
-    r'^(?P<mission>S1[ABC])_(?P<mode>IW)_(?P<product>SLC)_'
+    r'^(?P<mission>S1[ABCD])_(?P<mode>IW)_(?P<product>SLC)_'
     r'_1(?P<product_class>[SA])(?P<polarization_code>SV|DV|SH|DH)_'
     r'(?P<start>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})_(?P<absolute_orbit>\d{6})_(?P<datatake>[0-9A-F]{6})_(?P<crc>[0-9A-F]{4})$'
 )
@@ -28,7 +41,8 @@ BURST_PATTERN = re.compile(
     r'(?P<hash>[0-9A-F]{4})-BURST$'
 )
 # Any Sentinel-1 product name, to say precisely what is unsupported.
-ANY_S1_PATTERN = re.compile(r'^S1[A-D]_(?P<mode>[A-Z0-9]{2})_(?P<product>[A-Z_]{3})_')
+# 'SLC__1SDV' and 'GRDH_1SDV' alike: three letters, a resolution letter or '_', then '_'.
+ANY_S1_PATTERN = re.compile(r'^(?P<mission>S1[A-Z])_(?P<mode>[A-Z0-9]{2})_(?P<product>[A-Z]{3})[A-Z_]_')
 # Primary polarisation as hyp3-autorift's get_s1_primary_polarization picks it.
 PRIMARY_POLARIZATION = {'SV': 'VV', 'DV': 'VV', 'SH': 'HH', 'DH': 'HH'}
 POLARIZATIONS_IN_PRODUCT = {'SV': ('VV',), 'DV': ('VV', 'VH'), 'SH': ('HH',), 'DH': ('HH', 'HV')}
@@ -77,11 +91,31 @@ class BurstName:
         return f'{self.relative_burst_id:06d}_{self.swath}'
 
 
+def unknown_mission(mission: str) -> InvalidGranuleError:
+    return InvalidGranuleError(
+        f'unknown Sentinel-1 mission {mission!r}; supported are {", ".join(MISSIONS)}: check the granule name'
+    )
+
+
 def relative_orbit(mission: str, absolute_orbit: int) -> int:
-    """Relative orbit (track, 1..175) of an absolute orbit number."""
+    """Relative orbit (track, 1..175) of an absolute orbit number, from the offset table (a cross-check)."""
     if mission not in RELATIVE_ORBIT_OFFSETS:
-        raise InvalidGranuleError(f'unknown Sentinel-1 mission {mission!r}; expected one of {", ".join(MISSIONS)}')
-    return (absolute_orbit - RELATIVE_ORBIT_OFFSETS[mission]) % ORBITS_PER_CYCLE + 1
+        raise unknown_mission(mission)
+    offset = next(offset for first, offset in reversed(RELATIVE_ORBIT_OFFSETS[mission]) if absolute_orbit >= first)
+    return (absolute_orbit - offset) % ORBITS_PER_CYCLE + 1
+
+
+def cross_checked_relative_orbit(mission: str, absolute_orbit: int, from_metadata: int | None, source: str) -> int:
+    """The track the product's metadata gives, warning when the table disagrees; the table's when there is none."""
+    from_table = relative_orbit(mission, absolute_orbit)
+    if from_metadata is None:
+        return from_table
+    if from_metadata != from_table:
+        log.warning(
+            f'{source}: the metadata gives {mission} absolute orbit {absolute_orbit} relative orbit {from_metadata}, '
+            f'the offset table {from_table}; using the metadata (the table may predate an orbit manoeuvre)'
+        )
+    return from_metadata
 
 
 def _time(text: str) -> datetime:
@@ -98,7 +132,9 @@ def _strip(name: str) -> str:
 def _unsupported(name: str) -> InvalidGranuleError:
     match = ANY_S1_PATTERN.match(name)
     if match:
-        mode, product = match['mode'], match['product'].rstrip('_')
+        if match['mission'] not in MISSIONS:
+            return unknown_mission(match['mission'])
+        mode, product = match['mode'], match['product']
         if mode in ('EW', 'WV') or re.fullmatch(r'S[1-6]', mode):
             what = f'{mode} (stripmap)' if mode.startswith('S') else mode
             return InvalidGranuleError(f'{name}: the {what} acquisition mode is not supported; {SUPPORTED}')

@@ -3,8 +3,16 @@
 As ISCE2's Sentinel-1 reader does (extractPreciseOrbit, margin 60 s), only the vectors from 60 s before the first
 burst to 60 s after the last are kept from an orbit file; the annotation orbit (17 vectors, 10 s apart) is kept
 whole. An orbit that does not cover the acquisition, has a gap, or has fewer than 4 vectors is an error.
+
+Coverage rule: an orbit file is used alone only when its vectors span the acquisition plus, on both sides, a full
+interpolation stencil (HERMITE_NODES vectors) and the acquisition's duration again (Geogrid evaluates the orbit
+beyond the image edges). A file that covers the acquisition but not that margin (a scene that starts seconds
+after a POEORB's validity start: JPL's "Error with orbit interpolation") is completed with the annotation's
+vectors beyond its span; one that does not cover the acquisition falls back to the annotation orbit ('auto').
 """
 
+import dataclasses
+import itertools
 import logging
 import os
 import tempfile
@@ -14,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hyp3_s1_m11m12 import network
 from hyp3_s1_m11m12.errors import MetadataError, OrbitError
-from hyp3_s1_m11m12.geometry.orbit import MINIMUM_STATE_VECTORS, Orbit, StateVector
+from hyp3_s1_m11m12.geometry.orbit import HERMITE_NODES, MINIMUM_STATE_VECTORS, Orbit, StateVector
 from hyp3_s1_m11m12.sentinel1.annotation import parse_xml
+from hyp3_s1_m11m12.sentinel1.safe import check_member_size
 from hyp3_s1_m11m12.timeutil import parse_utc
 
 
@@ -27,7 +37,8 @@ ORBIT_MARGIN_S = 60.0  # ISCE2 Sentinel1.extractPreciseOrbit(margin=60.0)
 ORBIT_GAP_FACTOR = 2.0
 ORBITS_API_URL_ENV = 'HYP3_S1_M11M12_ORBITS_API_URL'
 ORBITS_API_URL: str | None = None  # None: s1_orbits.API_URL (https://s1-orbits.asf.alaska.edu/scene)
-ORBIT_FETCH_TIMEOUT_S = 60.0
+# A POEORB holds 26 h of 10 s vectors (about 4.5 MB); anything far larger is not an orbit file.
+MAX_ORBIT_FILE_BYTES = 64 * 1024 * 1024
 
 ORBIT_CHOICES = ('auto', 'annotation')
 
@@ -67,7 +78,13 @@ def parse_eof(data: bytes, source: str) -> list[StateVector]:
 
 def read_eof(path: Path) -> list[StateVector]:
     try:
-        data = path.read_bytes()
+        if not path.is_file():
+            raise OrbitError(f'orbit file {path} is not a regular file; give an EOF file')
+        check_member_size(str(path), path.stat().st_size, MAX_ORBIT_FILE_BYTES)
+        with path.open('rb') as file:
+            data = file.read(MAX_ORBIT_FILE_BYTES + 1)
+    except MetadataError as error:
+        raise OrbitError(str(error)) from None
     except OSError as error:
         raise OrbitError(f'cannot read orbit file {path} ({error.strerror}); check the path') from None
     return parse_eof(data, path.name)
@@ -77,6 +94,34 @@ def _describe(vectors: Sequence[StateVector]) -> str:
     if not vectors:
         return 'no state vectors'
     return f'{len(vectors)} state vectors from {vectors[0].time} to {vectors[-1].time}'
+
+
+def coverage_margin_s(vectors: Sequence[StateVector], start: datetime, stop: datetime) -> float:
+    """The margin an orbit must have on both sides: a full interpolation stencil plus the acquisition's duration."""
+    times = sorted(vector.time for vector in vectors)
+    spacings = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    spacing = float(np.median(spacings)) if spacings else 10.0
+    return HERMITE_NODES * spacing + (stop - start).total_seconds()
+
+
+def covers(vectors: Sequence[StateVector], start: datetime, stop: datetime, margin_s: float) -> bool:
+    if not vectors:
+        return False
+    first = min(vector.time for vector in vectors)
+    last = max(vector.time for vector in vectors)
+    return first <= start - timedelta(seconds=margin_s) and last >= stop + timedelta(seconds=margin_s)
+
+
+def completed_with_annotation(
+    vectors: Sequence[StateVector], annotation_vectors: Sequence[StateVector]
+) -> list[StateVector]:
+    """The orbit file's vectors, with the annotation's beyond the file's span (at least one spacing away)."""
+    ordered = sorted(vectors, key=lambda vector: vector.time)
+    first, last = ordered[0].time, ordered[-1].time
+    spacing = timedelta(seconds=(last - first).total_seconds() / max(len(ordered) - 1, 1))
+    before = [vector for vector in annotation_vectors if vector.time <= first - spacing * 0.5]
+    after = [vector for vector in annotation_vectors if vector.time >= last + spacing * 0.5]
+    return sorted([*before, *ordered, *after], key=lambda vector: vector.time)
 
 
 def orbit_for_acquisition(
@@ -132,20 +177,27 @@ def fetch_orbit_file(scene: str, directory: Path, *, api_url: str | None = None)
     import requests
     import s1_orbits
 
-    url = api_url or os.environ.get(ORBITS_API_URL_ENV) or ORBITS_API_URL
+    # The request s1_orbits.fetch_for_scene makes, with the network policy's timeouts and retries (it has none).
+    url = api_url or os.environ.get(ORBITS_API_URL_ENV) or ORBITS_API_URL or s1_orbits.s1_orbits.API_URL
+    log.info(f'{scene}: downloading its orbit file from {url}')
     try:
-        if url is None:
-            path: Path = s1_orbits.fetch_for_scene(scene, dir=directory)
-            return path
-        response = requests.get(f'{url.rstrip("/")}/{scene}', timeout=ORBIT_FETCH_TIMEOUT_S)
-        if response.status_code == 400:
-            raise s1_orbits.InvalidSceneError(scene)
-        if response.status_code == 404:
-            raise s1_orbits.OrbitNotFoundError(scene)
-        response.raise_for_status()
-        path = directory / response.url.split('/')[-1].split('?')[0]
-        path.write_text(response.text)
+        with network.http_session() as session, session.get(f'{url.rstrip("/")}/{scene}', stream=True) as response:
+            if response.status_code == 400:
+                raise s1_orbits.InvalidSceneError(scene)
+            if response.status_code == 404:
+                raise s1_orbits.OrbitNotFoundError(scene)
+            response.raise_for_status()
+            chunks, size = [], 0
+            for chunk in response.iter_content(1 << 20):
+                size += len(chunk)
+                check_member_size(f'the orbit file of {scene}', size, MAX_ORBIT_FILE_BYTES)
+                chunks.append(chunk)
+            path = directory / response.url.split('/')[-1].split('?')[0]
+        path.write_bytes(b''.join(chunks))
+        log.info(f'{scene}: read {network.format_bytes(size)} of orbit file {path.name}')
         return path
+    except MetadataError as error:
+        raise OrbitError(str(error)) from None
     except s1_orbits.OrbitNotFoundError:
         raise OrbitError(f'no POEORB or RESORB orbit file is available for {scene}') from None
     except s1_orbits.InvalidSceneError:
@@ -185,13 +237,37 @@ def resolve_orbit(
                 with tempfile.TemporaryDirectory() as temporary:
                     path = fetch_orbit_file(scene, Path(temporary), api_url=api_url)
                     vectors = read_eof(path)
-            orbit = orbit_for_acquisition(vectors, start, stop, source=path.name)
-            log.info(f'using orbit file {path.name}')
+            orbit = _orbit_from_file(vectors, annotation_vectors, start, stop, path.name)
+            log.info(f'using orbit {orbit.source}')
             return orbit
         except OrbitError as error:
             log.warning(f'{error}; falling back to the annotation orbit (less precise)')
-            return orbit_for_acquisition(annotation_vectors, start, stop, source='annotation', margin_s=None)
+            orbit = orbit_for_acquisition(annotation_vectors, start, stop, source='annotation', margin_s=None)
+            return dataclasses.replace(orbit, source=ANNOTATION_AFTER_FAILED_FETCH)
     path = Path(choice)
     if not path.is_file():
         raise OrbitError(f"orbit {str(choice)!r} is neither 'auto', 'annotation' nor an existing EOF file")
-    return orbit_for_acquisition(read_eof(path), start, stop, source=path.name)
+    return _orbit_from_file(read_eof(path), annotation_vectors, start, stop, path.name)
+
+
+# Orbit.source of an 'auto' run whose orbit file could not be fetched or used (recorded in the product).
+ANNOTATION_AFTER_FAILED_FETCH = 'annotation (orbit file unavailable)'
+
+
+def _orbit_from_file(
+    vectors: Sequence[StateVector],
+    annotation_vectors: Sequence[StateVector],
+    start: datetime,
+    stop: datetime,
+    name: str,
+) -> Orbit:
+    """An orbit file's orbit, completed with the annotation's vectors when it lacks the coverage margin."""
+    margin = coverage_margin_s(vectors, start, stop)
+    if covers(vectors, start, stop, margin) or not covers(vectors, start, stop, 0.0):
+        return orbit_for_acquisition(vectors, start, stop, source=name)
+    merged = completed_with_annotation(vectors, annotation_vectors)
+    log.warning(
+        f'the orbit file {name} covers the acquisition ({start} to {stop}) with less than the {margin:.0f} s margin '
+        'interpolation needs on each side; completing it with the annotation orbit beyond its span'
+    )
+    return orbit_for_acquisition(merged, start, stop, source=f'{name} + annotation')

@@ -1,9 +1,12 @@
 """The true repeat time dt of a pair: secondary minus reference sensing start over the same ground.
 
 Bursts are matched by ESA burst id, or, for annotation without ids (IPF < 3.40), by their time since the
-ascending node (azimuthAnxTime), which is the same for the same burst of every pass of a track. dt is the
-difference of the sensing starts of the first common burst. The plain difference of the two products' starts
-(what Geogrid's repeatTime gets from two ISCE2 products) is kept too, with a warning when the two disagree.
+ascending node (azimuthAnxTime), which is the same for the same burst of every pass of a track. dt follows
+hyp3-autorift's velocity workflow (runGeogrid on topsApp's fine_coreg reference bursts and the secondary): the
+earliest secondary burst start minus the earliest start of the reference bursts that overlap the secondary
+(EARLIEST_BURST_RULE). When the secondary begins on a burst the reference lacks, that differs from the first
+common burst's dt by whole burst cycles (2.758 s each); both are logged. The plain difference of the two
+products' starts is kept too, with a warning when it disagrees.
 """
 
 import logging
@@ -13,6 +16,7 @@ from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import InvalidGranuleError
 from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition
 from hyp3_s1_m11m12.sentinel1.annotation import Burst
+from hyp3_s1_m11m12.sentinel1.names import is_burst_name
 
 
 log = logging.getLogger(__name__)
@@ -20,6 +24,10 @@ log = logging.getLogger(__name__)
 BURST_CYCLE_S = 2.758273  # ESA's T_beam: bursts of one swath are this far apart along the orbit
 PRODUCT_DT_TOLERANCE_S = 0.1
 MINIMUM_DT_S = 1.0  # anything shorter is the same acquisition
+# RepeatTime.rule values: which rule gave dt (recorded in the product's provenance).
+EARLIEST_BURST_RULE = 'earliest secondary burst minus earliest overlapping reference burst'
+# With a burst granule on either side there is no frame to begin on another burst: the common burst gives dt.
+COMMON_BURST_RULE = 'first common burst'
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +38,8 @@ class RepeatTime:
     secondary: Acquisition
     swapped: bool  # the given reference was the later acquisition
     matched_burst_id: str | None  # id of the first common burst (None when matched by time since the node)
+    rule: str = EARLIEST_BURST_RULE  # how dt_seconds was obtained
+    common_burst_dt_seconds: float | None = None  # secondary minus reference start of the first common burst
 
     @property
     def dt_days(self) -> float:
@@ -98,7 +108,23 @@ def repeat_time(reference: Acquisition, secondary: Acquisition) -> RepeatTime:
             f'{"burst id" if with_ids else "time since the ascending node"}); pair acquisitions over the same ground'
         )
     first_reference, first_secondary = min(pairs, key=lambda pair: pair[0].sensing_start)
-    dt = (first_secondary.sensing_start - first_reference.sensing_start).total_seconds()
+    common_dt = (first_secondary.sensing_start - first_reference.sensing_start).total_seconds()
+    rule = (
+        COMMON_BURST_RULE
+        if is_burst_name(reference.granule) or is_burst_name(secondary.granule)
+        else EARLIEST_BURST_RULE
+    )
+    if rule == EARLIEST_BURST_RULE:
+        earliest_secondary = min(burst.sensing_start for burst in secondary.bursts)
+        dt = (earliest_secondary - first_reference.sensing_start).total_seconds()
+    else:
+        dt = common_dt
+    if abs(dt - common_dt) > PRODUCT_DT_TOLERANCE_S:
+        log.info(
+            f'dt by the earliest-burst rule is {dt:.6f} s, over the first common burst {common_dt:.6f} s '
+            f'({(common_dt - dt) / BURST_CYCLE_S:.2f} burst cycles apart: the secondary begins on a burst the '
+            'reference lacks); using the earliest-burst rule, as hyp3-autorift'
+        )
     product_dt = (secondary.sensing_start - reference.sensing_start).total_seconds()
     if abs(dt) < MINIMUM_DT_S or abs(product_dt) < MINIMUM_DT_S:
         raise InvalidGranuleError(
@@ -107,7 +133,7 @@ def repeat_time(reference: Acquisition, secondary: Acquisition) -> RepeatTime:
         )
     if abs(dt - product_dt) > PRODUCT_DT_TOLERANCE_S:
         log.warning(
-            f'dt over the first common burst ({dt:.6f} s) differs from the difference of the product start times '
+            f'dt by the earliest-burst rule ({dt:.6f} s) differs from the difference of the product start times '
             f'({product_dt:.6f} s) by {dt - product_dt:.3f} s: the products start on different bursts; using '
             f'{dt:.6f} s'
         )
@@ -118,4 +144,6 @@ def repeat_time(reference: Acquisition, secondary: Acquisition) -> RepeatTime:
         secondary=secondary,
         swapped=swapped,
         matched_burst_id=first_reference.burst_id if with_ids else None,
+        rule=rule,
+        common_burst_dt_seconds=common_dt,
     )

@@ -14,17 +14,25 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from hyp3_s1_m11m12.errors import InvalidGranuleError, MetadataError
-from hyp3_s1_m11m12.sentinel1.annotation import SwathAnnotation, parse_annotation
-from hyp3_s1_m11m12.sentinel1.names import PRIMARY_POLARIZATION, SCENE_PATTERN
+from hyp3_s1_m11m12.sentinel1.annotation import SwathAnnotation, parse_annotation, parse_xml
+from hyp3_s1_m11m12.sentinel1.names import (
+    ORBITS_PER_CYCLE,
+    PRIMARY_POLARIZATION,
+    SCENE_PATTERN,
+    cross_checked_relative_orbit,
+)
 
 
 log = logging.getLogger(__name__)
 
 IW_SWATHS = ('IW1', 'IW2', 'IW3')
+# Real product annotation is < 10 MB and a manifest < 1 MB: anything larger is not metadata (a zip bomb, a link to
+# /dev/zero) and is refused before it is read.
+MAX_MEMBER_BYTES = 32 * 1024 * 1024
 POLARIZATIONS = ('VV', 'VH', 'HH', 'HV')
 # Product annotation only: calibration/, noise/ and rfi/ live in sub-folders of annotation/.
 ANNOTATION_MEMBER = re.compile(
-    r'^(?P<prefix>(?:.*/)?)annotation/(?P<mission>s1[abc])-(?P<swath>iw[123])-slc-(?P<polarization>vv|vh|hh|hv)-'
+    r'^(?P<prefix>(?:.*/)?)annotation/(?P<mission>s1[abcd])-(?P<swath>iw[123])-slc-(?P<polarization>vv|vh|hh|hv)-'
     r'[^/]*\.xml$',
     re.IGNORECASE,
 )
@@ -41,6 +49,8 @@ class SafeSource(Protocol):
     def annotation_members(self) -> dict[tuple[str, str], str]: ...  # (swath, polarization) -> member
 
     def read(self, member: str) -> bytes: ...
+
+    def has(self, member: str) -> bool: ...
 
 
 def is_junk(name: str) -> bool:
@@ -98,11 +108,34 @@ class DirectorySafe:
         names = [f'annotation/{p.name}' for p in annotation.glob('*.xml')] if annotation.is_dir() else []
         return _annotation_map(names, self.description)[1]
 
+    def has(self, member: str) -> bool:
+        return (self.path / member).exists()
+
     def read(self, member: str) -> bytes:
+        path = self.path / member
         try:
-            return (self.path / member).read_bytes()
+            if not path.is_file():  # a FIFO, a device (a link to /dev/zero), a folder
+                raise MetadataError(f'{path} is not a regular file; give the SAFE folder as downloaded')
+            check_member_size(str(path), path.stat().st_size)
+            with path.open('rb') as file:
+                data = file.read(MAX_MEMBER_BYTES + 1)
         except OSError as error:
-            raise MetadataError(f'cannot read {self.path / member} ({error.strerror}); check the SAFE folder') from None
+            raise MetadataError(f'cannot read {path} ({error.strerror}); check the SAFE folder') from None
+        check_member_size(str(path), len(data))
+        return data
+
+
+def check_member_size(description: str, size: int, limit: int = MAX_MEMBER_BYTES) -> None:
+    """Refuse metadata larger than `limit` bytes before reading it.
+
+    Raises:
+        MetadataError: naming the size and the limit.
+    """
+    if size > limit:
+        raise MetadataError(
+            f'{description} is {size / 2**20:.1f} MiB, more than the {limit / 2**20:.0f} MiB any Sentinel-1 metadata '
+            'file has; refusing to read it: re-download the product from ASF'
+        )
 
 
 ZIP_READ_ERRORS: tuple[type[BaseException], ...] = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError)
@@ -137,11 +170,21 @@ class ZipSafe:
     def annotation_members(self) -> dict[tuple[str, str], str]:
         return dict(self._members)
 
+    def has(self, member: str) -> bool:
+        return self._prefix + member in self._zip.NameToInfo
+
     def read(self, member: str) -> bytes:
         last_error: BaseException | None = None
+        try:
+            info = self._zip.getinfo(self._prefix + member)
+        except KeyError:
+            raise MetadataError(f'{self.description} has no member {member}; download the product again') from None
+        # The central directory's size is checked first; zipfile then never inflates more than that size.
+        check_member_size(f'{self.description}:{member}', info.file_size)
         for attempt in range(1, self._attempts + 1):
             try:
-                return self._zip.read(self._prefix + member)
+                with self._zip.open(info) as stream:
+                    return stream.read(MAX_MEMBER_BYTES + 1)
             except ZIP_READ_ERRORS as error:
                 last_error = error
                 if attempt < self._attempts:
@@ -188,6 +231,31 @@ class SafeMetadata:
     name: str  # product name (scene name when known)
     annotations: tuple[SwathAnnotation, ...]  # one per swath used, in swath order
     primary_polarization: str
+    track_source: str = 'offset table'  # where the relative orbit came from: 'manifest' or 'offset table'
+
+
+MANIFEST = 'manifest.safe'
+
+
+def manifest_relative_orbit(source: SafeSource) -> int | None:
+    """`safe:relativeOrbitNumber type="start"` of the manifest, or None without a manifest or that element.
+
+    Raises:
+        MetadataError: an oversized, malformed or hostile manifest, or a relative orbit outside 1..175.
+    """
+    if not source.has(MANIFEST):
+        return None
+    root = parse_xml(source.read(MANIFEST), f'{source.description}:{MANIFEST}')
+    for element in root.iter():
+        if element.tag.rsplit('}', 1)[-1] == 'relativeOrbitNumber' and element.get('type', 'start') == 'start':
+            text = (element.text or '').strip()
+            if not text.isdigit() or not 1 <= int(text) <= ORBITS_PER_CYCLE:
+                raise MetadataError(
+                    f'{source.description}:{MANIFEST}: relativeOrbitNumber {text[:20]!r} is not a track 1..'
+                    f'{ORBITS_PER_CYCLE}; re-download the product'
+                )
+            return int(text)
+    return None
 
 
 def choose_polarization(product_name: str, available: set[tuple[str, str]], requested: str | None) -> str:
@@ -256,4 +324,14 @@ def read_safe_metadata(
             raise MetadataError(f'{source.description}:{member} annotates {annotation.swath}, not {swath}')
         annotations.append(annotation)
     product = name or annotations[0].source
-    return SafeMetadata(name=product, annotations=tuple(annotations), primary_polarization=primary)
+    track = manifest_relative_orbit(source)
+    if track is not None:
+        first = annotations[0]
+        cross_checked_relative_orbit(first.mission, first.absolute_orbit, track, f'{source.description}:{MANIFEST}')
+        annotations = [annotation.with_track(track) for annotation in annotations]
+    return SafeMetadata(
+        name=product,
+        annotations=tuple(annotations),
+        primary_polarization=primary,
+        track_source='manifest' if track is not None else 'offset table',
+    )
