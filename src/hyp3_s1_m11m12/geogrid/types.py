@@ -3,12 +3,14 @@
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
+from hyp3_s1_m11m12.geogrid.vocabulary import RASTER_NAMES
 
 
-RASTER_NAMES = ('dem', 'dhdx', 'dhdy', 'vx', 'vy', 'srx', 'sry', 'csminx', 'csminy', 'csmaxx', 'csmaxy', 'ssm')
+__all__ = ['DEFAULT_SETTINGS', 'RASTER_NAMES', 'GeogridResult', 'GeogridSettings', 'ParameterRasters', 'check_dt']
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class GeogridResult:
     y_res_m: float  # azimuth pixel size, |v_sat(t_mid)| / prf
     incidence_angle_rad: float
     extra: dict[str, float] = field(default_factory=dict)
+    # The bands the caller asked to keep in memory (file name -> (bands, l_count, p_count)), so that it need not
+    # read the files back; empty by default.
+    bands: dict[str, Any] = field(default_factory=dict)
 
 
 def check_dt(dt_seconds: float) -> None:
