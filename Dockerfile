@@ -38,7 +38,7 @@ RUN mamba env create -f /hyp3-s1-m11m12/environment.yml && \
     conda clean -afy && \
     conda activate hyp3-s1-m11m12 && \
     python -m pip install --no-cache-dir --no-deps /hyp3-s1-m11m12 && \
-    python -c 'from hyp3_s1_m11m12.geometry.zero_doppler import warm_up_kernels; warm_up_kernels()'
+    python -c 'from hyp3_s1_m11m12.geogrid.nodes import warm_up_kernels; warm_up_kernels()'
 
 ENTRYPOINT ["/hyp3-s1-m11m12/src/hyp3_s1_m11m12/etc/entrypoint.sh"]
 CMD ["-h"]

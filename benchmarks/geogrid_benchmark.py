@@ -1,60 +1,170 @@
-"""Benchmark the numpy Geogrid engine on a full Sentinel-1 IW frame footprint (every parameter raster present).
+"""Benchmark the project's Geogrid engine: against the real autoRIFT C++ (the anchor), per core, memory, start-up, dt.
 
-Prints nodes, seconds, nodes per second and peak RSS. The rasters are synthetic, written to a temporary folder.
-The first run's seconds include importing numba and loading the compiled kernels from its cache (once per process,
-about 1 s); with --repeat, the later runs show the engine alone.
-Usage: python benchmarks/geogrid_benchmark.py [--spacing-m 120] [--fraction 1.0] [--repeat 1]
+In one run it prints:
+1. project vs anchor, alternating (../shared/anchor/bench_vs_project.py on the 120 m benchmark grid): wall, CPU,
+   peak RSS and the median paired ratios, then parity; a clear `anchor: skipped` line when it is not built;
+2. nodes per second per core of the project on that grid;
+3. peak RSS at 240 / 120 / 60 m on the same footprint (each run in a fresh process);
+4. kernel start-up: no cache, a cache of this CPU, a portable cache (NUMBA_CPU_NAME=generic);
+5. the cost of each extra repeat time (engine only, no writes): 1 and 10 dt values on the 120 m grid.
+Usage: python benchmarks/geogrid_benchmark.py [--runs 3] [--work-dir /tmp/geogrid-bench] [--skip-memory]
+Needs ../shared (HYP3_S1_M11M12_SHARED) for the anchor scripts and the golden case the grid is made from.
 """
 
 import argparse
-import multiprocessing
+import json
+import os
 import resource
-import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
-from hyp3_s1_m11m12.simulate.acquisition import footprint_latlon, synthetic_scene
-from hyp3_s1_m11m12.simulate.parameters import grid_covering, write_parameter_rasters
+
+CASE = 'golden/s1b_iw_20210401_utm/inputs'
+PROJECT = Path(__file__).resolve().parents[1]
 
 
-DT_12_DAYS_S = 1036799.636
+def shared_dir() -> Path:
+    return Path(os.environ.get('HYP3_S1_M11M12_SHARED', PROJECT.parent / 'shared'))
+
+
+def bench_case(work: Path, spacing: int) -> Path:
+    folder = work / f'bench{spacing}'
+    if not (folder / 'spec.json').is_file():
+        script = shared_dir() / 'anchor' / 'make_bench_case.py'
+        subprocess.run([sys.executable, str(script), str(shared_dir() / CASE), str(folder), str(spacing)], check=True)
+    return folder
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MiB) of a child process (os.wait4 counts only it)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=PROJECT)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f'failed: {" ".join(command)}: {process.stderr.read().decode() if process.stderr else ""}')
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def project_command(spec: Path, output: Path) -> list[str]:
+    return [
+        *(sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 'geogrid'),
+        *('--spec', str(spec), '--output-dir', str(output), '--engine', 'numpy', '--overwrite'),
+    ]
+
+
+def anchor_pairs(work: Path, runs: int) -> None:
+    build = Path(os.environ.get('CPP_GEOGRID_BUILD', Path(tempfile.gettempdir()) / 'cpp_geogrid_build'))
+    if not (build / 'python' / 'geogrid.abi3.so').is_file():
+        print(f'anchor: skipped (no anchor build in {build}; see ../shared/anchor/README.md)')
+        return
+    report = work / 'anchor.json'
+    script = shared_dir() / 'anchor' / 'bench_vs_project.py'
+    env = {**os.environ, 'PROJECT_PY': sys.executable, 'BENCH_DIR': str(work / 'bench120'), 'RUNS': str(runs)}
+    subprocess.run([sys.executable, str(script), str(PROJECT), '--json', str(report)], env=env, check=False)
+    figures = json.loads(report.read_text())
+    print(
+        f'anchor/project median paired ratios: wall {figures["ratio"]["wall"]:.2f}, cpu {figures["ratio"]["cpu"]:.2f}'
+    )
+
+
+def per_core(work: Path) -> None:
+    spec = bench_case(work, 120) / 'spec.json'
+    wall, cpu, peak = timed(project_command(spec, work / 'out_per_core'))
+    nodes = _nodes(work / 'out_per_core')
+    print(
+        f'project 120 m: {nodes} nodes, wall {wall:.2f} s, cpu {cpu:.2f} s, peak {peak:.0f} MiB, '
+        f'{nodes / cpu / 1e6:.2f} M nodes/s per core (whole process)'
+    )
+
+
+def _nodes(output: Path) -> int:
+    from osgeo import gdal
+
+    dataset = gdal.Open(str(output / 'window_location.tif'))
+    count = int(dataset.RasterXSize) * int(dataset.RasterYSize)
+    dataset = None
+    return count
+
+
+def memory(work: Path) -> None:
+    for spacing in (240, 120, 60):
+        spec = bench_case(work, spacing) / 'spec.json'
+        wall, cpu, peak = timed(project_command(spec, work / f'out_memory_{spacing}'))
+        print(f'memory {spacing} m: peak {peak:.0f} MiB (wall {wall:.2f} s, cpu {cpu:.2f} s)')
+
+
+WARM_UP = (
+    'import time; t = time.perf_counter(); from hyp3_s1_m11m12.geogrid.nodes import warm_up_kernels; '
+    'warm_up_kernels(); print(time.perf_counter() - t)'
+)
+
+
+def start_up(work: Path) -> None:
+    for label, extra in (('this CPU', {}), ('portable (NUMBA_CPU_NAME=generic)', {'NUMBA_CPU_NAME': 'generic'})):
+        cache = Path(tempfile.mkdtemp(prefix='numba-cache-', dir=work))
+        env = {**os.environ, 'NUMBA_CACHE_DIR': str(cache), **extra}
+        seconds = []
+        for _ in range(2):  # the first compiles into the empty cache, the second loads it
+            result = subprocess.run(
+                [sys.executable, '-c', WARM_UP], env=env, check=True, capture_output=True, text=True
+            )
+            seconds.append(float(result.stdout.strip().splitlines()[-1]))
+        print(f'kernels, {label}: compile {seconds[0]:.2f} s, load from cache {seconds[1]:.2f} s')
+
+
+MULTI_DT = """
+import sys, time
+from pathlib import Path
+from hyp3_s1_m11m12.geogrid import blocks, nodes
+from hyp3_s1_m11m12.geogrid.rasters import open_rasters
+from hyp3_s1_m11m12.geogrid.spec import load_spec
+spec = load_spec(Path(sys.argv[1]))
+opened = open_rasters(spec.rasters)
+plan = blocks.plan_geogrid(spec.radar, opened, spec.settings)
+nodes.warm_up_kernels()
+for count in (1, 10):
+    dts = [spec.dt_seconds * (1 + k) for k in range(count)]
+    scalars = [nodes.output_scalars(plan.context, dt) for dt in dts]
+    started = time.perf_counter()
+    for _ in blocks.iterate_blocks(plan, opened, scalars):
+        pass
+    print(count, time.perf_counter() - started)
+"""
+
+
+def multi_dt(work: Path) -> None:
+    spec = bench_case(work, 120) / 'spec.json'
+    result = subprocess.run([sys.executable, '-c', MULTI_DT, str(spec)], check=True, capture_output=True, text=True)
+    seconds = dict(line.split() for line in result.stdout.strip().splitlines())
+    one, ten = float(seconds['1']), float(seconds['10'])
+    print(
+        f'engine, no writes: 1 dt {one:.2f} s, 10 dt {ten:.2f} s: {ten / one:.2f}x one, '
+        f'{(ten - one) / 9 / one:.1%} of one per extra dt'
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--spacing-m', type=float, default=120.0)
-    parser.add_argument('--fraction', type=float, default=1.0, help='shrink the footprint box (each side) by this')
-    parser.add_argument('--repeat', type=int, choices=range(1, 10), default=1, help='run the engine this many times')
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--work-dir', type=Path, default=Path(tempfile.gettempdir()) / 'geogrid-bench')
+    parser.add_argument('--skip-memory', action='store_true', help='skip the 240/120/60 m memory runs')
     args = parser.parse_args()
-
-    scene = synthetic_scene(60.0, -140.5)
-    radar = scene.radar_geometry()
-    footprint = [(lon, lat) for lat, lon in footprint_latlon(scene)]
-    grid = grid_covering(footprint, args.spacing_m, fraction=args.fraction)
-    with tempfile.TemporaryDirectory(prefix='geogrid-benchmark-') as folder:
-        started = time.perf_counter()
-        # In a child process, so that the peak RSS printed below is the engine's alone.
-        with multiprocessing.get_context('spawn').Pool(1) as pool:
-            rasters = pool.apply(write_parameter_rasters, (grid, Path(folder) / 'rasters'))
-        print(f'rasters: {grid.columns} x {grid.rows} cells, written in {time.perf_counter() - started:.1f} s')
-        runs = []
-        for run in range(args.repeat):
-            output = Path(folder) / f'out-{run}'
-            output.mkdir()
-            started = time.perf_counter()
-            result = run_numpy_geogrid(radar, DT_12_DAYS_S, rasters, output)
-            runs.append(time.perf_counter() - started)
-            shutil.rmtree(output)  # 0.3 GB per run at 120 m
-    nodes = result.p_count * result.l_count
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f'nodes: {nodes} ({result.p_count} x {result.l_count})')
-    for run, seconds in enumerate(runs):
-        note = ' (including the kernel load)' if run == 0 else ''
-        print(f'seconds: {seconds:.2f}{note}')
-        print(f'nodes per second: {nodes / seconds:.0f}')
-    print(f'peak RSS: {peak_rss_mb:.0f} MB')
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs')
+    anchor_pairs(args.work_dir, args.runs)
+    per_core(args.work_dir)
+    if not args.skip_memory:
+        memory(args.work_dir)
+    start_up(args.work_dir)
+    multi_dt(args.work_dir)
+    print(
+        f'load average after: {os.getloadavg()[0]:.2f}; this process peak RSS '
+        f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB'
+    )
 
 
 if __name__ == '__main__':

@@ -206,7 +206,7 @@ def test_bad_inputs(radar: RadarGeometry, rasters: ParameterRasters, tmp_path: P
 def test_an_error_mid_run_leaves_nothing_behind(
     radar: RadarGeometry, rasters: ParameterRasters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hyp3_s1_m11m12.geogrid import engine, nodes
+    from hyp3_s1_m11m12.geogrid import blocks, nodes
 
     calls = []
     original = nodes.compute_nodes
@@ -218,7 +218,7 @@ def test_an_error_mid_run_leaves_nothing_behind(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(nodes, 'compute_nodes', failing_on_the_second_block)
-    monkeypatch.setattr(engine, 'BLOCK_NODES', 40)  # one row per block
+    monkeypatch.setattr(blocks, 'BLOCK_NODES', 40)  # one row per block
     with pytest.raises(OrbitError, match='the orbit ends here'):
         run_numpy_geogrid(radar, DT_12_DAYS_S, rasters, tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -229,7 +229,7 @@ def test_worker_threads_follow_omp_num_threads(monkeypatch, omp_num_threads, exp
     """HyP3's ++omp-num-threads sets OMP_NUM_THREADS; without it, the CPUs the process may use (at most 8)."""
     import os
 
-    from hyp3_s1_m11m12.geogrid.engine import available_workers
+    from hyp3_s1_m11m12.geogrid.blocks import available_workers
 
     monkeypatch.setenv('OMP_NUM_THREADS', omp_num_threads)
     allowed = max(1, min(len(os.sched_getaffinity(0)), 8))

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 
 from hyp3_s1_m11m12.errors import OrbitError
-from hyp3_s1_m11m12.geogrid import kernels
 from hyp3_s1_m11m12.geometry.ellipsoid import ecef_to_llh, llh_to_ecef
 from hyp3_s1_m11m12.geometry.orbit import Orbit, StateVector, hermite_node_indices
 from hyp3_s1_m11m12.geometry.projection import MapProjection
-from hyp3_s1_m11m12.geometry.zero_doppler import geo2rdr, norm, rdr2geo, topo_at
+from hyp3_s1_m11m12.geometry.zero_doppler import geo2rdr, norm, rdr2geo
 
 
 EPOCH = datetime(2021, 4, 1, 5, 25, 19)
@@ -115,17 +114,6 @@ def test_geo2rdr_then_rdr2geo_returns_the_node() -> None:
     assert np.max(np.abs(doppler)) < 1e-6
 
 
-def test_geo2rdr_fixed_point_stop_is_bit_identical_to_51_steps() -> None:
-    orbit = circular_orbit()
-    rng = np.random.default_rng(2)
-    points = rdr2geo(orbit, rng.uniform(60, 100, 500), rng.uniform(8e5, 9.5e5, 500), np.zeros(500), look_side=-1)
-    fast = geo2rdr(orbit, points.target_ecef_m, 80.0)
-    full = geo2rdr(orbit, points.target_ecef_m, 80.0, stop_at_fixed_point=False)
-    np.testing.assert_array_equal(fast.azimuth_time_s, full.azimuth_time_s)
-    np.testing.assert_array_equal(fast.range_m, full.range_m)
-    np.testing.assert_array_equal(fast.look_vector_m, full.look_vector_m)
-
-
 def test_geo2rdr_leaving_the_orbit_raises() -> None:
     orbit = circular_orbit(count=5)  # 40 s of orbit
     far_away = np.array(llh_to_ecef(np.deg2rad(-40.0), np.deg2rad(120.0), 0.0))[None, :]
@@ -141,47 +129,3 @@ def test_projection_axis_order_and_round_trip() -> None:
     lat, lon = projection.to_geographic(x, y)
     assert float(lat[0]) == pytest.approx(47.0, abs=1e-10)
     assert float(lon[0]) == pytest.approx(9.0, abs=1e-10)
-
-
-@pytest.mark.skipif(not kernels.AVAILABLE, reason='numba is not installed')
-@pytest.mark.parametrize('stop_at_fixed_point', [True, False])
-def test_compiled_kernels_are_bit_identical_to_numpy(stop_at_fixed_point: bool) -> None:
-    orbit = circular_orbit()
-    rng = np.random.default_rng(3)
-    count = 3000
-    heights = rng.uniform(-300.0, 4000.0, count)
-    points = rdr2geo(orbit, rng.uniform(50, 110, count), rng.uniform(8e5, 9.6e5, count), heights, look_side=-1)
-    results = [
-        geo2rdr(orbit, points.target_ecef_m, 80.0, stop_at_fixed_point=stop_at_fixed_point, compiled=compiled)
-        for compiled in (False, True)
-    ]
-    for name in ('azimuth_time_s', 'range_m', 'look_vector_m'):
-        np.testing.assert_array_equal(getattr(results[0], name), getattr(results[1], name), err_msg=name)
-    tops = [
-        topo_at(
-            orbit,
-            results[0].azimuth_time_s + 0.002,
-            results[0].range_m,
-            heights,
-            -1,
-            stop_at_fixed_point=stop_at_fixed_point,
-            compiled=compiled,
-        )
-        for compiled in (False, True)
-    ]
-    for name in ('target_ecef_m', 'lat_rad', 'lon_rad'):
-        np.testing.assert_array_equal(getattr(tops[0], name), getattr(tops[1], name), err_msg=name)
-
-
-@pytest.mark.skipif(not kernels.AVAILABLE, reason='numba is not installed')
-def test_compiled_geo2rdr_leaving_the_orbit_raises() -> None:
-    orbit = circular_orbit(count=5)
-    far_away = np.array(llh_to_ecef(np.deg2rad(-40.0), np.deg2rad(120.0), 0.0))[None, :]
-    with pytest.raises(OrbitError, match='outside the orbit span'):
-        geo2rdr(orbit, far_away, 20.0, compiled=True)
-
-
-def test_warm_up_kernels_runs() -> None:
-    from hyp3_s1_m11m12.geometry.zero_doppler import warm_up_kernels
-
-    warm_up_kernels()  # compiles or loads the kernels; a no-op without numba

@@ -1,205 +1,95 @@
-"""The numpy Geogrid engine: autoRIFT v1.6.0's ISCE2 radar Geogrid, pip-installable and multi-threaded.
-
-Its outputs are bit-identical to autoRIFT's on the golden cases: every floating-point operation of the reference
-(ISCE2's orbit interpolation, latlon.F, geogrid.cpp) is done in the same order and time base. When numba is
-installed the whole per-node computation but the map projections runs in two fused numba kernels
-(geometry/kernels.py, bit-identical to the numpy code of nodes.py); in numpy otherwise.
+"""The project's own Geogrid engine (CLI value `numpy`): autoRIFT v1.6.0's ISCE2 radar Geogrid, pip-installable
+and multi-threaded, bit-identical to autoRIFT's on the golden cases.
 
 `compute_numpy_geogrid` returns the output bands as arrays (nothing written); `run_numpy_geogrid` writes the
-window_*.tif files. The grid is processed in row blocks (bounded memory): the main thread reads each block's DEM
-window from every raster, a thread pool computes the blocks (numba kernels, numpy and pyproj release the GIL),
-and results are consumed in order.
+window_*.tif files into a folder. `compute_geogrid_for_dts` / `run_geogrid_for_dts` do the same for several repeat
+times with one geometry pass (the radar geometry does not depend on dt): each dt's outputs are bit-identical to a
+single-dt run, because the dt-dependent kernel runs the same operations on the same inputs.
 """
 
-import dataclasses
 import logging
-import math
 import os
 import shutil
 import tempfile
 import time
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 import hyp3_s1_m11m12
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import nodes
-from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, epsg_wkt
-from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
-from hyp3_s1_m11m12.geogrid.types import (
-    DEFAULT_SETTINGS,
-    GeogridResult,
-    GeogridSettings,
-    ParameterRasters,
-    check_dt,
+from hyp3_s1_m11m12.geogrid.blocks import (
+    GeogridArrays,
+    GeogridPlan,
+    iterate_blocks,
+    load_kernels_in_background,
+    plan_geogrid,
 )
-from hyp3_s1_m11m12.geogrid.window import GridWindow, grid_window, incidence_angle_rad, scene_bounding_box
-from hyp3_s1_m11m12.geometry.projection import MapProjection
+from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff
+from hyp3_s1_m11m12.geogrid.kernels import OutputScalars
+from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
+from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUTS
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
-from hyp3_s1_m11m12.geometry.zero_doppler import norm
 
+
+__all__ = [
+    'ENGINE_NAME',
+    'GeogridArrays',
+    'GeogridPlan',
+    'compute_geogrid_for_dts',
+    'compute_numpy_geogrid',
+    'run_geogrid_for_dts',
+    'run_numpy_geogrid',
+]
 
 log = logging.getLogger(__name__)
 
-ENGINE_NAME = 'numpy'
-BLOCK_NODES = 16384  # nodes per block: small enough for the cache and bounded memory, large for numpy overhead
+ENGINE_NAME = 'numpy'  # the CLI value of the project's own engine, kept for compatibility
 TEMPORARY_PREFIX = '.numpy-geogrid-'
 
 
-@dataclass(frozen=True)
-class GeogridPlan:
-    """The run's set-up: grid window, geometry context and autoRIFT's derived state (getState)."""
-
-    window: GridWindow
-    context: nodes.NodeContext
-    epsg: int
-    wkt: str
-    geotransform: tuple[float, float, float, float, float, float]  # of the outputs
-    dem_geotransform: tuple[float, float, float, float, float, float]
-    xlim: tuple[float, float]
-    ylim: tuple[float, float]
-    incidence_angle_rad: float
-    x_res_m: float
-    y_res_m: float
-    outputs: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class GeogridArrays:
-    """Geogrid's outputs in memory: file name -> (bands, l_count, p_count) array, plus the run's state."""
-
-    plan: GeogridPlan
-    bands: dict[str, npt.NDArray[np.generic]]
-    diagnostics: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict)
-
-
-def plan_geogrid(
+def compute_geogrid_for_dts(
     radar: RadarGeometry,
-    dt_seconds: float,
-    opened: OpenRasters,
-    settings: GeogridSettings,
+    dt_values: Sequence[float],
+    rasters: ParameterRasters,
+    settings: GeogridSettings = DEFAULT_SETTINGS,
+    include_diagnostics: bool = False,
     stop_at_fixed_point: bool = True,
-    compiled: bool | None = None,
-) -> GeogridPlan:
-    """Bounding box, DEM window, incidence angle and pixel sizes (Geogrid.py + the set-up of geogrid.cpp).
+    workers: int | None = None,
+) -> list[GeogridArrays]:
+    """Geogrid's output bands for each repeat time, with one geometry pass; nothing written.
+
+    Each entry is bit-identical to compute_numpy_geogrid with that dt. `stop_at_fixed_point=False` runs
+    geogrid.cpp's fixed 51 Newton and 10 topo steps (slower, identical outputs). With `include_diagnostics`,
+    `diagnostics` holds the unrounded offsets (shape (l_count, p_count)).
 
     Raises:
-        GeogridInputError: dt <= 0, or the scene and the DEM do not overlap.
-        OrbitError: the orbit does not cover the scene.
+        GeogridInputError: bad dt, rasters not on the DEM grid, a geographic DEM, no overlap, unreadable raster,
+            a DEM window mostly nodata.
+        OrbitError: a node's zero-Doppler time is outside the orbit.
     """
-    check_dt(dt_seconds)
-    grid = opened.grid
-    projection = MapProjection(grid.epsg)
-    orbit = radar.orbit.rebased_to_midnight()
-    radar = dataclasses.replace(radar, orbit=orbit)
-    xlim, ylim = scene_bounding_box(radar, projection)
-    window = grid_window(grid.geotransform, grid.x_size, grid.y_size, xlim, ylim)
-    incidence = incidence_angle_rad(radar)
-    sensing_start_s = orbit.seconds_since_epoch(radar.sensing_start)
-    initial_time_s = sensing_start_s + 0.5 * radar.number_of_lines / radar.prf_hz
-    _, mid_velocity = orbit.interpolate(np.float64(initial_time_s))
-    x_res = radar.range_pixel_size_m / math.sin(incidence)
-    y_res = float(norm(mid_velocity)) / radar.prf_hz
-    chip_range, chip_azimuth = nodes.chip_size_pixels(settings.chip_size_x0_m, x_res, y_res)
-    present = frozenset(opened.datasets)
-    context = nodes.NodeContext(
-        orbit=orbit,
-        projection=projection,
-        look_side=radar.look_side,
-        starting_range_m=radar.starting_range_m,
-        range_pixel_size_m=radar.range_pixel_size_m,
-        prf_hz=radar.prf_hz,
-        number_of_lines=radar.number_of_lines,
-        number_of_samples=radar.number_of_samples,
-        sensing_start_s=sensing_start_s,
-        initial_time_s=initial_time_s,
-        dt_seconds=float(dt_seconds),
-        settings=settings,
-        vx_nodata=opened.vx_nodata,
-        chip_pixels_range=chip_range,
-        chip_pixels_azimuth=chip_azimuth,
-        present=present,
-        stop_at_fixed_point=stop_at_fixed_point,
-        compiled=compiled,
-    )
-    gt = grid.geotransform
-    geotransform = (gt[0] + window.p_off * gt[1], gt[1], 0.0, gt[3] + window.l_off * gt[5], 0.0, gt[5])
-    return GeogridPlan(
-        window=window,
-        context=context,
-        epsg=grid.epsg,
-        wkt=epsg_wkt(grid.epsg),
-        geotransform=geotransform,
-        dem_geotransform=gt,
-        xlim=xlim,
-        ylim=ylim,
-        incidence_angle_rad=incidence,
-        x_res_m=x_res,
-        y_res_m=y_res,
-        outputs=nodes.outputs_for(present),
-    )
-
-
-def _compute_block(
-    plan: GeogridPlan, first_row: int, values: dict[str, npt.NDArray[np.float64]], include_diagnostics: bool
-) -> dict[str, npt.NDArray[np.generic]]:
-    window = plan.window
-    rows = values['dem'].shape[0]
-    gt = plan.dem_geotransform
-    columns = np.arange(window.p_count, dtype=np.float64)
-    row_numbers = np.arange(first_row, first_row + rows, dtype=np.float64)
-    x = gt[0] + (window.p_off + columns + 0.5) * gt[1]
-    y = gt[3] + (window.l_off + row_numbers + 0.5) * gt[5]
-    xx = np.broadcast_to(x[None, :], (rows, window.p_count)).reshape(-1)
-    yy = np.broadcast_to(y[:, None], (rows, window.p_count)).reshape(-1)
-    flat = {name: array.reshape(-1) for name, array in values.items()}
-    outputs = nodes.compute_nodes(plan.context, xx, yy, flat, include_diagnostics=include_diagnostics)
-    return {name: array.reshape(*array.shape[:-1], rows, window.p_count) for name, array in outputs.items()}
-
-
-def available_workers() -> int:
-    """Threads for the block pool: OMP_NUM_THREADS when set (HyP3's ++omp-num-threads), else the CPUs this process
-    may run on (a container's CPU set, not the host's count), at most 8."""
-    requested = os.environ.get('OMP_NUM_THREADS', '')
-    if requested.isdigit() and int(requested) > 0:
-        return int(requested)
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
-
-
-def iterate_blocks(
-    plan: GeogridPlan,
-    opened: OpenRasters,
-    include_diagnostics: bool = False,
-    workers: int | None = None,
-    block_nodes: int | None = None,
-) -> Iterator[tuple[int, dict[str, npt.NDArray[np.generic]]]]:
-    """(first row, outputs of shape (bands, rows, p_count)) for consecutive row blocks, in order."""
-    window = plan.window
-    rows_per_block = max(1, (block_nodes or BLOCK_NODES) // window.p_count)
-    workers = workers or available_workers()
-    starts = range(0, window.l_count, rows_per_block)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='geogrid') as pool:
-        pending: deque[tuple[int, Future[dict[str, npt.NDArray[np.generic]]]]] = deque()
-        try:
-            for first_row in starts:
-                rows = min(rows_per_block, window.l_count - first_row)
-                values = opened.read_window(window.p_off, window.l_off + first_row, window.p_count, rows)
-                pending.append((first_row, pool.submit(_compute_block, plan, first_row, values, include_diagnostics)))
-                while len(pending) > 2 * workers:
-                    done_row, future = pending.popleft()
-                    yield done_row, future.result()
-            while pending:
-                done_row, future = pending.popleft()
-                yield done_row, future.result()
-        finally:
-            for _, future in pending:
-                future.cancel()
+    for dt in dt_values:
+        check_dt(dt)
+    load_kernels_in_background()
+    opened = open_rasters(rasters)
+    try:
+        plan = plan_geogrid(radar, opened, settings, stop_at_fixed_point)
+        dt_outputs = [nodes.output_scalars(plan.context, dt, include_diagnostics) for dt in dt_values]
+        window = plan.window
+        results = [GeogridArrays(plan=plan, dt_seconds=float(dt), bands={}, diagnostics={}) for dt in dt_values]
+        for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs, workers):
+            for result, outputs in zip(results, per_dt, strict=True):
+                for name, array in outputs.items():
+                    target = result.bands if name in OUTPUTS else result.diagnostics
+                    if name not in target:
+                        target[name] = np.empty((*array.shape[:-2], window.l_count, window.p_count), array.dtype)
+                    target[name][..., first_row : first_row + array.shape[-2], :] = array
+        return results
+    finally:
+        opened.close()
 
 
 def compute_numpy_geogrid(
@@ -210,96 +100,122 @@ def compute_numpy_geogrid(
     include_diagnostics: bool = False,
     stop_at_fixed_point: bool = True,
     workers: int | None = None,
-    compiled: bool | None = None,
 ) -> GeogridArrays:
-    """Geogrid's output bands as arrays, without writing anything.
-
-    `stop_at_fixed_point=False` runs geogrid.cpp's fixed 51 Newton and 10 topo steps (slower, identical outputs).
-    `compiled=False` forces the pure-numpy path (the default uses the numba kernels when numba is installed).
-    With `include_diagnostics`, `diagnostics` holds the unrounded offsets (shape (l_count, p_count)).
+    """Geogrid's output bands as arrays for one repeat time, without writing anything (see compute_geogrid_for_dts).
 
     Raises:
-        GeogridInputError: bad dt, rasters not on the DEM grid, a geographic DEM, no overlap, unreadable raster.
+        GeogridInputError: as compute_geogrid_for_dts.
         OrbitError: a node's zero-Doppler time is outside the orbit.
     """
     check_dt(dt_seconds)
-    opened = open_rasters(rasters)
-    try:
-        plan = plan_geogrid(radar, dt_seconds, opened, settings, stop_at_fixed_point, compiled)
-        window = plan.window
-        bands: dict[str, npt.NDArray[np.generic]] = {}
-        diagnostics: dict[str, npt.NDArray[np.generic]] = {}
-        for first_row, outputs in iterate_blocks(plan, opened, include_diagnostics, workers):
-            for name, array in outputs.items():
-                target = bands if name in nodes.OUTPUT_LAYOUT else diagnostics
-                if name not in target:
-                    target[name] = np.empty(array.shape[:-2] + (window.l_count, window.p_count), dtype=array.dtype)
-                target[name][..., first_row : first_row + array.shape[-2], :] = array
-        return GeogridArrays(plan=plan, bands=bands, diagnostics=diagnostics)
-    finally:
-        opened.close()
+    (arrays,) = compute_geogrid_for_dts(
+        radar, [dt_seconds], rasters, settings, include_diagnostics, stop_at_fixed_point, workers
+    )
+    return arrays
 
 
-def run_numpy_geogrid(
+def run_geogrid_for_dts(
     radar: RadarGeometry,
-    dt_seconds: float,
+    runs: Sequence[tuple[float, Path]],
     rasters: ParameterRasters,
-    output_dir: Path,
     settings: GeogridSettings = DEFAULT_SETTINGS,
-) -> GeogridResult:
-    """Run Geogrid and write autoRIFT's window_*.tif files into the existing folder `output_dir`.
+    keep_bands: Collection[str] = (),
+) -> list[GeogridResult]:
+    """Write autoRIFT's window_*.tif for each (dt, existing output folder) of `runs`, with one geometry pass.
 
-    The files are built in a temporary folder inside `output_dir` and moved into place only when all are complete,
-    so an error leaves nothing behind.
+    Each folder's files are byte-identical to run_numpy_geogrid with that dt. The files are built in a temporary
+    folder inside each output folder and moved into place only when every run is complete, so an error leaves
+    nothing behind. The bands named in `keep_bands` are also returned in memory (GeogridResult.bands), so that the
+    caller need not read them back.
 
     Raises:
-        GeogridInputError: bad dt, rasters not on the DEM grid, a geographic DEM, no overlap, unreadable raster.
+        GeogridInputError: bad dt, a missing output folder, rasters not on the DEM grid, a geographic DEM, no
+            overlap, an unreadable raster, a DEM window mostly nodata.
         OrbitError: a node's zero-Doppler time is outside the orbit.
         ProductError: the outputs cannot be written.
     """
     started = time.monotonic()
-    check_dt(dt_seconds)
-    if not output_dir.is_dir():
-        raise GeogridInputError(f'output folder {output_dir} does not exist; create it first')
+    for dt, output_dir in runs:
+        check_dt(dt)
+        if not output_dir.is_dir():
+            raise GeogridInputError(f'output folder {output_dir} does not exist; create it first')
+    load_kernels_in_background()
     opened = open_rasters(rasters)
+    stagings: list[Path] = []
     try:
-        plan = plan_geogrid(radar, dt_seconds, opened, settings)
+        plan = plan_geogrid(radar, opened, settings)
         window = plan.window
         log.info(
             f'Geogrid (numpy): EPSG:{plan.epsg}, grid origin (pOff, lOff) = ({window.p_off}, {window.l_off}), '
-            f'{window.p_count} x {window.l_count} nodes, dt = {dt_seconds} s'
+            f'{window.p_count} x {window.l_count} nodes, dt = {", ".join(str(dt) for dt, _ in runs)} s'
         )
-        staging = Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=output_dir))
-        try:
-            tiffs = {
-                name: GeogridTiff(
-                    staging / name,
-                    window.p_count,
-                    window.l_count,
-                    nodes.OUTPUT_LAYOUT[name][0],
-                    nodes.OUTPUT_LAYOUT[name][1],
-                    plan.geotransform,
-                    plan.wkt,
-                    settings.nodata_out,
-                )
-                for name in plan.outputs
-            }
-            try:
-                for first_row, outputs in iterate_blocks(plan, opened):
-                    for name, tiff in tiffs.items():
-                        tiff.write_rows(first_row, outputs[name])
-            finally:
-                for tiff in tiffs.values():
-                    tiff.close()
+        dt_outputs = [nodes.output_scalars(plan.context, dt) for dt, _ in runs]
+        for _, output_dir in runs:
+            stagings.append(Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=output_dir)))
+        kept: list[dict[str, np.ndarray]] = [{} for _ in runs]
+        _write_runs(plan, opened, dt_outputs, stagings, keep_bands, kept)
+        results = []
+        for (dt, output_dir), staging, bands in zip(runs, stagings, kept, strict=True):
             written = {}
             for name in plan.outputs:
                 os.replace(staging / name, output_dir / name)
                 written[name] = output_dir / name
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            results.append(_result(plan, dt, output_dir, written, bands))
     finally:
+        for staging in stagings:
+            shutil.rmtree(staging, ignore_errors=True)
         opened.close()
     log.info(f'Geogrid (numpy) finished in {time.monotonic() - started:.1f} s')
+    return results
+
+
+def _write_runs(
+    plan: GeogridPlan,
+    opened: OpenRasters,
+    dt_outputs: Sequence[OutputScalars],
+    stagings: Sequence[Path],
+    keep_bands: Collection[str],
+    kept: list[dict[str, np.ndarray]],
+) -> None:
+    """Write every block of every dt into its staging folder (and the kept bands into `kept`)."""
+    window = plan.window
+    nodata = plan.context.settings.nodata_out
+    tiffs = [
+        {
+            name: GeogridTiff(
+                staging / name,
+                window.p_count,
+                window.l_count,
+                OUTPUTS[name].bands,
+                OUTPUTS[name].dtype,
+                plan.geotransform,
+                plan.wkt,
+                nodata,
+            )
+            for name in plan.outputs
+        }
+        for staging in stagings
+    ]
+    try:
+        for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs):
+            for files, bands, outputs in zip(tiffs, kept, per_dt, strict=True):
+                for name, tiff in files.items():
+                    array = outputs[name]
+                    tiff.write_rows(first_row, array)
+                    if name in keep_bands:
+                        if name not in bands:
+                            bands[name] = np.empty((*array.shape[:-2], window.l_count, window.p_count), array.dtype)
+                        bands[name][..., first_row : first_row + array.shape[-2], :] = array
+    finally:
+        for files in tiffs:
+            for tiff in files.values():
+                tiff.close()
+
+
+def _result(
+    plan: GeogridPlan, dt_seconds: float, output_dir: Path, written: dict[str, Path], bands: dict[str, np.ndarray]
+) -> GeogridResult:
+    window = plan.window
     return GeogridResult(
         output_dir=output_dir,
         outputs=written,
@@ -320,4 +236,24 @@ def run_numpy_geogrid(
             'ylim_min': plan.ylim[0],
             'ylim_max': plan.ylim[1],
         },
+        bands=bands,
     )
+
+
+def run_numpy_geogrid(
+    radar: RadarGeometry,
+    dt_seconds: float,
+    rasters: ParameterRasters,
+    output_dir: Path,
+    settings: GeogridSettings = DEFAULT_SETTINGS,
+    keep_bands: Collection[str] = (),
+) -> GeogridResult:
+    """Run Geogrid and write autoRIFT's window_*.tif files into the existing folder `output_dir` (see
+    run_geogrid_for_dts: same errors, same staging).
+
+    Raises:
+        GeogridInputError, OrbitError, ProductError: as run_geogrid_for_dts.
+    """
+    check_dt(dt_seconds)
+    (result,) = run_geogrid_for_dts(radar, [(dt_seconds, output_dir)], rasters, settings, keep_bands)
+    return result

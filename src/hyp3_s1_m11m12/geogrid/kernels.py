@@ -1,52 +1,63 @@
-"""Compiled (numba) versions of Geogrid's per-node loops: zero-Doppler geo2rdr, the along-track topo step, and the
-fused per-node pipeline of the Geogrid stage (geogrid/nodes.py).
+"""Geogrid's per-node computation (autoRIFT v1.6.0 geogrid.cpp, spec sections 2.3-2.11): the one implementation.
 
-They perform, node by node, exactly the floating-point operations of the numpy implementations in orbit.py,
-zero_doppler.py and geogrid/nodes.py (which follow ISCE2's orbitHermite.c, latlon.F and geogrid.cpp), so their
-results are bit-identical to them; the tests check that. numba is optional: without it, `AVAILABLE` is False and
-callers use the numpy versions. The kernels release the GIL, so a thread pool runs them on every core. numba is
-imported (and the kernels compiled, or loaded from numba's cache) on first use only.
+Two compiled kernels do everything but the map projections (pyproj, between them): `radar_kernel` (geo2rdr,
+pixel location, the range step and the along-track topo step) and `outputs_kernel` (every output but the location;
+the only part that depends on the repeat time dt). Every floating-point operation is that of ISCE2's
+orbitHermite.c, latlon.F and geogrid.cpp, in their order, with the C maths library (numba calls libm; no
+fast-math), so the outputs are autoRIFT's bit for bit; run under NUMBA_DISABLE_JIT=1 the same Python gives the same
+bits. The kernels release the GIL, so a thread pool runs blocks on every core.
+
+Throughput: each node's Newton and topo iterations are chains of dependent operations, so one node at a time
+leaves the FPU waiting. The kernels advance a group of independent nodes in lock-step instead (one iteration of
+every active lane, then the next), which gives the CPU independent work to overlap. Both iterations stop at
+their limit cycle (a state seen p steps earlier repeats forever) and read the state the fixed count of
+geogrid.cpp would end in from their history, which is bit-identical to running the count.
 
 Every compiled function lives in this one file on purpose: numba's cache of a function is invalidated only when its
 own source file changes, so a kernel calling a compiled helper of another file could keep stale machine code.
+numba is imported (and the kernels compiled, or loaded from numba's cache) on first use only.
 """
 
 import functools
-import importlib.util
 import math
 import threading
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from hyp3_s1_m11m12.constants import WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJOR_AXIS_M
+from hyp3_s1_m11m12.geogrid.vocabulary import DEG2RAD, DEGENERACY_LIMIT_DEG, INT32_MIN
 
 
 FloatArray = npt.NDArray[np.float64]
 
-AVAILABLE = importlib.util.find_spec('numba') is not None
-
+# Per-node status bits of the radar kernel.
 OK = 0
-OUTSIDE_ORBIT = 1  # the Newton iteration (or the topo step's time) left the orbit span
-STEP_OUTSIDE_ORBIT = 2  # geogrid_radar_kernel: the along-track step's time t + 1/prf is outside the orbit span
-CYCLE_HISTORY = 16  # longest period of the converged Newton iteration detected (periods up to ~10 occur)
+OUTSIDE_ORBIT = 1  # a Newton iterate left the orbit span (geogrid.cpp exits with 106); `times` holds it
+STEP_OUTSIDE_ORBIT = 2  # the along-track step's time t + 1/prf is outside the orbit span
+CYCLE_HISTORY = 16  # longest limit cycle detected (Newton: periods up to ~10 occur; topo: 2)
+LANES = 32  # nodes advanced together
 
 SEMI_MAJOR = WGS84_SEMI_MAJOR_AXIS_M
 E2 = WGS84_ECCENTRICITY_SQUARED
 SEMI_MINOR = SEMI_MAJOR * math.sqrt(1.0 - E2)
-DEG2RAD = math.pi / 180.0
-INT32_MIN = -2147483648
-DEGENERACY_LIMIT_DEG = 1.0  # geogrid.cpp writes the matrix only where the normal is > 1 degree off the plane
 
 
-def hermite_tables(node_t):
-    """Node-only terms of orbitHermite.c for every run of four vectors: t_i - t_k, 1/(t_i - t_k), their sums.
+class OrbitTables(NamedTuple):
+    """The state vectors and the node-only terms of orbitHermite.c for each run of four vectors."""
 
-    They are computed exactly as orbitHermite.c computes them on each call, so tabulating them changes no bit.
-    """
-    runs = node_t.shape[0] - 3
+    times: FloatArray  # (k,)
+    positions: FloatArray  # (k, 3)
+    velocities: FloatArray  # (k, 3)
+    gaps: FloatArray  # (k - 3, 4, 4): t_i - t_j
+    inverse_gaps: FloatArray  # (k - 3, 4, 4): 1 / (t_i - t_j)
+    inverse_gap_sums: FloatArray  # (k - 3, 4): sum over j != i of 1 / (t_i - t_j)
+
+
+def orbit_tables(times: FloatArray, positions: FloatArray, velocities: FloatArray) -> OrbitTables:
+    """Tabulate what orbitHermite.c recomputes on every call (the same IEEE operations, so no bit changes)."""
+    runs = times.shape[0] - 3
     gaps = np.zeros((runs, 4, 4))
     inverse_gaps = np.zeros((runs, 4, 4))
     inverse_gap_sums = np.zeros((runs, 4))
@@ -55,25 +66,80 @@ def hermite_tables(node_t):
             total = 0.0
             for j in range(4):
                 if i != j:
-                    gaps[start, i, j] = node_t[start + i] - node_t[start + j]
+                    gaps[start, i, j] = times[start + i] - times[start + j]
                     inverse_gaps[start, i, j] = 1.0 / gaps[start, i, j]
                     total += inverse_gaps[start, i, j]
             inverse_gap_sums[start, i] = total
-    return gaps, inverse_gaps, inverse_gap_sums
+
+    # writeable copies: numba compiles (and caches) read-only arrays as another type
+    def copy(array: FloatArray) -> FloatArray:
+        return np.array(array, dtype=np.float64, order='C')
+
+    return OrbitTables(copy(times), copy(positions), copy(velocities), gaps, inverse_gaps, inverse_gap_sums)
 
 
-def interpolator(node_t, node_x, node_v):
-    """What _hermite needs: the state vectors, their tables and a (7, 4) work array (no allocation per call)."""
-    gaps, inverse_gaps, inverse_gap_sums = hermite_tables(node_t)
-    return node_t, node_x, node_v, gaps, inverse_gaps, inverse_gap_sums, np.empty((7, 4))
+class RadarScalars(NamedTuple):
+    """The radar image and iteration settings the radar kernel needs (times in seconds of the orbit's base)."""
+
+    initial_time: float  # Newton's start, sensingStart + 0.5 nLines / prf
+    newton_iterations: int
+    topo_iterations: int
+    stop_at_cycle: bool  # False: run geogrid.cpp's fixed counts (same outputs, slower)
+    starting_range: float
+    range_pixel_size: float
+    sensing_start: float
+    prf: float
+    line_time: float  # 1 / prf
+    last_line: float
+    last_sample: float
+    look_side: int
 
 
-def _hermite(orbit, time, position, velocity):
-    """orbitHermite.c at one time, with interpolateWGS84Orbit's choice of the four vectors; returns 1 outside.
+class RadarOutputs(NamedTuple):
+    """What the radar kernel fills for n nodes; only the first `count` (its return value) of `inside` and `steps`."""
 
-    `orbit` comes from `interpolator`.
-    """
-    node_t, node_x, node_v, gaps, inverse_gaps, inverse_gap_sums, scratch = orbit
+    location: npt.NDArray[np.int32]  # (2, n), pre-filled with nodata_out
+    times: FloatArray  # (n,): zero-Doppler time, or the time outside the orbit where status has OUTSIDE_ORBIT
+    status: npt.NDArray[np.int8]  # (n,)
+    inside: npt.NDArray[np.int64]  # (n,): the nodes inside the image, in order
+    steps: FloatArray  # (6, n): range step lat, lon (deg), height; along step lat, lon (deg), ECEF distance
+
+
+class OutputScalars(NamedTuple):
+    """The outputs kernel's settings; the `want_*` flags say which outputs autoRIFT writes for the given rasters."""
+
+    dt: float
+    range_pixel_size: float
+    nodata_out: float
+    vx_nodata: float
+    has_vx_nodata: bool
+    search_factor: float
+    search_min: float
+    search_max: float
+    chip_size_x0: float
+    chip_pixels_range: float
+    chip_pixels_azimuth: float
+    want_matrices: bool
+    want_offset: bool
+    want_search_range: bool
+    want_chip_size_min: bool
+    want_chip_size_max: bool
+    want_stable_surface_mask: bool
+    want_unrounded: bool
+
+
+class OutputArrays(NamedTuple):
+    """The outputs kernel's bands, pre-filled with nodata_out (NaN for `unrounded`); rows as vocabulary.OUTPUT_FILES."""
+
+    ints: npt.NDArray[np.int32]  # (INT_ROWS, n)
+    floats: FloatArray  # (FLOAT_ROWS, n)
+    unrounded: FloatArray  # (2, n): the offsets before rounding (diagnostics)
+
+
+def _hermite(orbit, time, position, velocity, scratch):
+    """orbitHermite.c at one time, with interpolateWGS84Orbit's choice of four vectors; returns OUTSIDE_ORBIT
+    outside the span (False for NaN, as in ISCE2). `scratch` is a (7, 4) work array."""
+    node_t = orbit.times
     count = node_t.shape[0]
     first = np.searchsorted(node_t, time) - 2  # first index with t_i >= time, minus 2
     first = max(first, 0)
@@ -81,13 +147,13 @@ def _hermite(orbit, time, position, velocity):
     offset = scratch[0]
     basis = scratch[1]
     basis_rate = scratch[2]
-    ratio = scratch[3:7]  # (time - t_k) / (t_i - t_k), which orbitHermite.c recomputes (identically) in each product
+    ratio = scratch[3:7]  # (time - t_k) / (t_i - t_k), which orbitHermite.c recomputes (identically) per product
     for i in range(4):
         offset[i] = time - node_t[first + i]
     for i in range(4):
         for k in range(4):
             if k != i:
-                ratio[i, k] = offset[k] / gaps[first, i, k]
+                ratio[i, k] = offset[k] / orbit.gaps[first, i, k]
     for i in range(4):
         product = 1.0
         for k in range(4):
@@ -102,108 +168,27 @@ def _hermite(orbit, time, position, velocity):
             for k in range(4):
                 if k != i and k != j:
                     product *= ratio[i, k]
-            total += inverse_gaps[first, i, j] * product
+            total += orbit.inverse_gaps[first, i, j] * product
         basis_rate[i] = total
     for axis in range(3):
         position[axis] = 0.0
         velocity[axis] = 0.0
     for i in range(4):
-        f0 = 1.0 - 2.0 * offset[i] * inverse_gap_sums[first, i]
+        f0 = 1.0 - 2.0 * offset[i] * orbit.inverse_gap_sums[first, i]
         g1 = basis[i] + 2.0 * offset[i] * basis_rate[i]
-        g0 = 2.0 * (f0 * basis_rate[i] - basis[i] * inverse_gap_sums[first, i])
+        g0 = 2.0 * (f0 * basis_rate[i] - basis[i] * orbit.inverse_gap_sums[first, i])
         for axis in range(3):
-            x = node_x[first + i, axis]
-            v = node_v[first + i, axis]
+            x = orbit.positions[first + i, axis]
+            v = orbit.velocities[first + i, axis]
             position[axis] += (x * f0 + v * offset[i]) * basis[i] * basis[i]
             velocity[axis] += (x * g0 + v * g1) * basis[i]
-    if time < node_t[0] or time > node_t[count - 1]:  # False for NaN, as in ISCE2
+    if time < node_t[0] or time > node_t[count - 1]:
         return OUTSIDE_ORBIT
     return OK
 
 
-def geo2rdr_workspace():
-    """Work arrays of _geo2rdr_node: position, velocity, and the history of the times t_j and of the look vectors
-    and ranges computed from them, at j % CYCLE_HISTORY."""
-    return np.empty(3), np.empty(3), np.empty(CYCLE_HISTORY), np.empty((CYCLE_HISTORY, 3)), np.empty(CYCLE_HISTORY)
-
-
-def _geo2rdr_node(orbit, initial_time, start_position, start_velocity, target, max_iterations, stop, work, look):
-    """zero_doppler.geo2rdr for one target (x, y, z): returns (time, range, left the orbit) and fills `look`.
-
-    The iteration's state is the time alone (position and velocity are functions of it), so once a time repeats
-    one seen p steps earlier the sequence is periodic with period p. Near convergence rounding makes most targets
-    settle on a fixed point (p = 1) but some on cycles of up to ~10 neighbouring doubles; with `stop` (stop at the
-    fixed point) it detects any period up to CYCLE_HISTORY and reads the state the full count of steps would end in
-    from its history, which is bit-identical to running them.
-    """
-    position, velocity, history_time, history_look, history_range = work
-    target_x, target_y, target_z = target
-    for axis in range(3):
-        position[axis] = start_position[axis]
-        velocity[axis] = start_velocity[axis]
-    left_orbit = False
-    time = initial_time
-    final_time = time
-    final_range = 0.0
-    for iteration in range(1, max_iterations + 1):
-        look[0] = target_x - position[0]
-        look[1] = target_y - position[1]
-        look[2] = target_z - position[2]
-        slant_range = math.sqrt(look[0] * look[0] + look[1] * look[1] + look[2] * look[2])
-        doppler = look[0] * velocity[0] + look[1] * velocity[1] + look[2] * velocity[2]
-        speed_squared = velocity[0] * velocity[0] + velocity[1] * velocity[1] + velocity[2] * velocity[2]
-        updated = time - doppler / -speed_squared
-        final_time = updated
-        final_range = slant_range
-        if stop and iteration < max_iterations:
-            slot = (iteration - 1) % CYCLE_HISTORY
-            history_time[slot] = time
-            history_range[slot] = slant_range
-            for axis in range(3):
-                history_look[slot, axis] = look[axis]
-            period = 0
-            for candidate in range(1, min(CYCLE_HISTORY, iteration) + 1):
-                if history_time[(iteration - candidate) % CYCLE_HISTORY] == updated:
-                    period = candidate
-                    break
-            if period > 0:
-                cycle_start = iteration - period  # t_iteration == t_cycle_start
-                time_index = cycle_start + (max_iterations - cycle_start) % period
-                look_index = cycle_start + (max_iterations - 1 - cycle_start) % period
-                final_time = history_time[time_index % CYCLE_HISTORY]
-                final_range = history_range[look_index % CYCLE_HISTORY]
-                for axis in range(3):
-                    look[axis] = history_look[look_index % CYCLE_HISTORY, axis]
-                break
-        time = updated
-        if _hermite(orbit, time, position, velocity) != OK:
-            left_orbit = True
-    return final_time, final_range, left_orbit
-
-
-def geo2rdr_kernel(
-    node_t, node_x, node_v, targets, initial_time, max_iterations, stop_at_fixed_point, times, ranges, looks, status
-):
-    """zero_doppler.geo2rdr for each target; fills times, ranges, looks, status."""
-    orbit = interpolator(node_t, node_x, node_v)
-    start_position = np.empty(3)
-    start_velocity = np.empty(3)
-    start_status = _hermite(orbit, initial_time, start_position, start_velocity)
-    work = geo2rdr_workspace()
-    look = np.empty(3)
-    for n in range(targets.shape[0]):
-        target = (targets[n, 0], targets[n, 1], targets[n, 2])
-        time, slant_range, left_orbit = _geo2rdr_node(
-            orbit, initial_time, start_position, start_velocity, target, max_iterations, stop_at_fixed_point, work, look
-        )
-        status[n] = OUTSIDE_ORBIT if left_orbit else start_status
-        times[n] = time
-        ranges[n] = slant_range
-        for axis in range(3):
-            looks[n, axis] = look[axis]
-
-
 def _ecef_to_llh(x, y, z):
+    """latlon.F's XYZ_2_LLH (Vermeille 2002): geodetic latitude, longitude (radians) and height."""
     e4 = E2 * E2
     xy_squared = x * x + y * y
     a_squared = SEMI_MAJOR * SEMI_MAJOR
@@ -221,6 +206,7 @@ def _ecef_to_llh(x, y, z):
 
 
 def _llh_to_ecef(lat, lon, height):
+    """latlon.F's LLH_2_XYZ."""
     sin_lat = math.sin(lat)
     cos_lat = math.cos(lat)
     radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
@@ -231,202 +217,269 @@ def _llh_to_ecef(lat, lon, height):
     )
 
 
-def _topo_node(orbit, time, rng, height, look_side, max_iterations, stop_at_fixed_point, position, velocity):
-    """zero_doppler.rdr2geo_tcn for one node, with the satellite state at `time` (geogrid.cpp's step 2.7).
+def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
+    """geogrid.cpp's zero-Doppler Newton iteration for every target (n, 3), LANES nodes in lock-step.
 
-    Returns the target (x, y, z) at `height`, its latitude and longitude (radians), and the interpolation status.
+    Fills the look vectors (satellite -> target), ranges and times of the state geogrid.cpp ends in after its fixed
+    count. The iteration's state is the time alone, so once a time repeats one seen p steps earlier the sequence
+    is periodic; the detected cycle gives the final state from the history (bit-identical to the full count).
     """
-    status = _hermite(orbit, time, position, velocity)
-    px, py, pz = position[0], position[1], position[2]
-    vx, vy, vz = velocity[0], velocity[1], velocity[2]
-    distance = math.sqrt(px * px + py * py + pz * pz)
-    sx = px / SEMI_MAJOR
-    sy = py / SEMI_MAJOR
-    sz = pz / SEMI_MINOR
-    radius = (1.0 / math.sqrt(sx * sx + sy * sy + sz * sz)) * distance
-    nx = -(px / distance)
-    ny = -(py / distance)
-    nz = -(pz / distance)
-    cx = ny * vz - nz * vy
-    cy = nz * vx - nx * vz
-    cz = nx * vy - ny * vx
-    size = math.sqrt(cx * cx + cy * cy + cz * cz)
-    cx, cy, cz = cx / size, cy / size, cz / size
-    ax = cy * nz - cz * ny
-    ay = cz * nx - cx * nz
-    az = cx * ny - cy * nx
-    size = math.sqrt(ax * ax + ay * ay + az * az)
-    ax, ay, az = ax / size, ay / size, az / size
-    speed = math.sqrt(vx * vx + vy * vy + vz * vz)
-    dx, dy, dz = vx / speed, vy / speed, vz / speed
-    nadir_dot_velocity = nx * dx + ny * dy + nz * dz
-    velocity_dot_along = dx * ax + dy * ay + dz * az
-    target_height = height
-    tx = ty = tz = 0.0
-    point_lat = point_lon = 0.0
-    for _ in range(max_iterations):
-        b = radius + target_height
-        cos_theta = 0.5 * (distance / rng + rng / distance - (b / distance) * (b / rng))
-        sin_theta = math.sqrt(1 - cos_theta * cos_theta)
-        gamma = rng * cos_theta
-        alpha = 0.0 - gamma * nadir_dot_velocity / velocity_dot_along
-        beta = -look_side * math.sqrt(rng * rng * sin_theta * sin_theta - alpha * alpha)
-        qx = px + (alpha * ax + beta * cx + gamma * nx)
-        qy = py + (alpha * ay + beta * cy + gamma * ny)
-        qz = pz + (alpha * az + beta * cz + gamma * nz)
-        point_lat, point_lon, _unconstrained = _ecef_to_llh(qx, qy, qz)
-        tx, ty, tz = _llh_to_ecef(point_lat, point_lon, height)
-        new_height = math.sqrt(tx * tx + ty * ty + tz * tz) - radius
-        settled = new_height == target_height
-        target_height = new_height
-        if stop_at_fixed_point and settled:
-            break
-    return tx, ty, tz, point_lat, point_lon, status
+    scratch = np.empty((7, 4))
+    start_position = np.empty(3)
+    start_velocity = np.empty(3)
+    _hermite(orbit, radar.initial_time, start_position, start_velocity, scratch)  # the caller checked the span
+    position = np.empty((LANES, 3))
+    velocity = np.empty((LANES, 3))
+    time = np.empty(LANES)
+    history_time = np.empty((LANES, CYCLE_HISTORY))
+    history_range = np.empty((LANES, CYCLE_HISTORY))
+    history_look = np.empty((LANES, CYCLE_HISTORY, 3))
+    active = np.empty(LANES, dtype=np.int64)
+    max_iterations = radar.newton_iterations
+    total = targets.shape[0]
+    for first in range(0, total, LANES):
+        lanes = min(LANES, total - first)
+        for lane in range(lanes):
+            time[lane] = radar.initial_time
+            for axis in range(3):
+                position[lane, axis] = start_position[axis]
+                velocity[lane, axis] = start_velocity[axis]
+            active[lane] = lane
+            times[first + lane] = radar.initial_time
+            ranges[first + lane] = 0.0
+        running = lanes
+        for iteration in range(1, max_iterations + 1):
+            if running == 0:
+                break
+            kept = 0
+            for index in range(running):
+                lane = active[index]
+                n = first + lane
+                look_x = targets[n, 0] - position[lane, 0]
+                look_y = targets[n, 1] - position[lane, 1]
+                look_z = targets[n, 2] - position[lane, 2]
+                slant_range = math.sqrt(look_x * look_x + look_y * look_y + look_z * look_z)
+                vx, vy, vz = velocity[lane, 0], velocity[lane, 1], velocity[lane, 2]
+                doppler = look_x * vx + look_y * vy + look_z * vz
+                speed_squared = vx * vx + vy * vy + vz * vz
+                updated = time[lane] - doppler / -speed_squared
+                times[n] = updated
+                ranges[n] = slant_range
+                looks[n, 0] = look_x
+                looks[n, 1] = look_y
+                looks[n, 2] = look_z
+                if radar.stop_at_cycle and iteration < max_iterations:
+                    slot = (iteration - 1) % CYCLE_HISTORY
+                    history_time[lane, slot] = time[lane]
+                    history_range[lane, slot] = slant_range
+                    history_look[lane, slot, 0] = look_x
+                    history_look[lane, slot, 1] = look_y
+                    history_look[lane, slot, 2] = look_z
+                    period = 0
+                    for candidate in range(1, min(CYCLE_HISTORY, iteration) + 1):
+                        if history_time[lane, (iteration - candidate) % CYCLE_HISTORY] == updated:
+                            period = candidate
+                            break
+                    if period > 0:
+                        cycle_start = iteration - period  # t_iteration == t_cycle_start
+                        time_slot = (cycle_start + (max_iterations - cycle_start) % period) % CYCLE_HISTORY
+                        look_slot = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
+                        times[n] = history_time[lane, time_slot]
+                        ranges[n] = history_range[lane, look_slot]
+                        for axis in range(3):
+                            looks[n, axis] = history_look[lane, look_slot, axis]
+                        continue
+                time[lane] = updated
+                if _hermite(orbit, updated, position[lane], velocity[lane], scratch) != OK:
+                    # geogrid.cpp exits here (106); keep the time for the error message and drop the node
+                    status[n] |= OUTSIDE_ORBIT
+                    continue
+                active[kept] = lane
+                kept += 1
+            running = kept
 
 
-def topo_kernel(
-    node_t,
-    node_x,
-    node_v,
-    times,
-    ranges,
-    heights,
-    look_side,
-    max_iterations,
-    stop_at_fixed_point,
-    targets,
-    lat,
-    lon,
-    status,
-):
-    """zero_doppler.rdr2geo_tcn with the satellite state interpolated at each node's time (geogrid.cpp's step 2.7)."""
-    orbit = interpolator(node_t, node_x, node_v)
+def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
+    """geogrid.cpp's along-track step (2.7) for the inside nodes, LANES at a time: the point at the same range and
+    height one line later. Fills steps[3:6, :count]: its latitude, longitude (degrees) and ECEF distance to the
+    node's target. The satellite state is fixed per node, so the iteration's state is the target height alone."""
+    scratch = np.empty((7, 4))
     position = np.empty(3)
     velocity = np.empty(3)
-    for n in range(times.shape[0]):
-        tx, ty, tz, lat[n], lon[n], status[n] = _topo_node(
-            orbit, times[n], ranges[n], heights[n], look_side, max_iterations, stop_at_fixed_point, position, velocity
-        )
-        targets[n, 0] = tx
-        targets[n, 1] = ty
-        targets[n, 2] = tz
+    geometry = np.empty((LANES, 9))  # per lane: position (3), distance, radius, two dot products, range, height
+    basis = np.empty((LANES, 9))  # along (3), cross (3), nadir (3)
+    target_height = np.empty(LANES)
+    history_height = np.empty((LANES, CYCLE_HISTORY))
+    history_point = np.empty((LANES, CYCLE_HISTORY, 5))
+    result = np.empty((LANES, 5))
+    active = np.empty(LANES, dtype=np.int64)
+    max_iterations = radar.topo_iterations
+    look_side = radar.look_side
+    for first in range(0, count, LANES):
+        lanes = min(LANES, count - first)
+        for lane in range(lanes):
+            node = inside[first + lane]
+            _hermite(orbit, times[node] + radar.line_time, position, velocity, scratch)
+            px, py, pz = position[0], position[1], position[2]
+            vx, vy, vz = velocity[0], velocity[1], velocity[2]
+            distance = math.sqrt(px * px + py * py + pz * pz)
+            sx = px / SEMI_MAJOR
+            sy = py / SEMI_MAJOR
+            sz = pz / SEMI_MINOR
+            radius = (1.0 / math.sqrt(sx * sx + sy * sy + sz * sz)) * distance
+            nx = -(px / distance)
+            ny = -(py / distance)
+            nz = -(pz / distance)
+            cx = ny * vz - nz * vy
+            cy = nz * vx - nx * vz
+            cz = nx * vy - ny * vx
+            size = math.sqrt(cx * cx + cy * cy + cz * cz)
+            cx, cy, cz = cx / size, cy / size, cz / size
+            ax = cy * nz - cz * ny
+            ay = cz * nx - cx * nz
+            az = cx * ny - cy * nx
+            size = math.sqrt(ax * ax + ay * ay + az * az)
+            ax, ay, az = ax / size, ay / size, az / size
+            speed = math.sqrt(vx * vx + vy * vy + vz * vz)
+            dx, dy, dz = vx / speed, vy / speed, vz / speed
+            geometry[lane, 0] = px
+            geometry[lane, 1] = py
+            geometry[lane, 2] = pz
+            geometry[lane, 3] = distance
+            geometry[lane, 4] = radius
+            geometry[lane, 5] = nx * dx + ny * dy + nz * dz  # nadir . velocity direction
+            geometry[lane, 6] = dx * ax + dy * ay + dz * az  # velocity direction . along-track
+            geometry[lane, 7] = ranges[node]
+            geometry[lane, 8] = heights[node]
+            basis[lane, 0], basis[lane, 1], basis[lane, 2] = ax, ay, az
+            basis[lane, 3], basis[lane, 4], basis[lane, 5] = cx, cy, cz
+            basis[lane, 6], basis[lane, 7], basis[lane, 8] = nx, ny, nz
+            target_height[lane] = heights[node]
+            active[lane] = lane
+        running = lanes
+        for iteration in range(max_iterations):
+            if running == 0:
+                break
+            kept = 0
+            for index in range(running):
+                lane = active[index]
+                distance = geometry[lane, 3]
+                radius = geometry[lane, 4]
+                rng = geometry[lane, 7]
+                height = geometry[lane, 8]
+                b = radius + target_height[lane]
+                cos_theta = 0.5 * (distance / rng + rng / distance - (b / distance) * (b / rng))
+                sin_theta = math.sqrt(1 - cos_theta * cos_theta)
+                gamma = rng * cos_theta
+                alpha = 0.0 - gamma * geometry[lane, 5] / geometry[lane, 6]
+                beta = -look_side * math.sqrt(rng * rng * sin_theta * sin_theta - alpha * alpha)
+                qx = geometry[lane, 0] + (alpha * basis[lane, 0] + beta * basis[lane, 3] + gamma * basis[lane, 6])
+                qy = geometry[lane, 1] + (alpha * basis[lane, 1] + beta * basis[lane, 4] + gamma * basis[lane, 7])
+                qz = geometry[lane, 2] + (alpha * basis[lane, 2] + beta * basis[lane, 5] + gamma * basis[lane, 8])
+                point_lat, point_lon, _unconstrained = _ecef_to_llh(qx, qy, qz)
+                tx, ty, tz = _llh_to_ecef(point_lat, point_lon, height)
+                new_height = math.sqrt(tx * tx + ty * ty + tz * tz) - radius
+                result[lane, 0] = tx
+                result[lane, 1] = ty
+                result[lane, 2] = tz
+                result[lane, 3] = point_lat
+                result[lane, 4] = point_lon
+                if radar.stop_at_cycle:
+                    # iteration k computes the point from h_k and h_{k+1}; a repeated height repeats the points
+                    slot = iteration % CYCLE_HISTORY
+                    history_height[lane, slot] = target_height[lane]
+                    for item in range(5):
+                        history_point[lane, slot, item] = result[lane, item]
+                    period = 0
+                    for candidate in range(1, min(CYCLE_HISTORY, iteration + 1) + 1):
+                        if history_height[lane, (iteration + 1 - candidate) % CYCLE_HISTORY] == new_height:
+                            period = candidate
+                            break
+                    if period > 0:
+                        cycle_start = iteration + 1 - period  # h_{iteration + 1} == h_cycle_start
+                        last = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
+                        for item in range(5):
+                            result[lane, item] = history_point[lane, last, item]
+                        continue
+                target_height[lane] = new_height
+                active[kept] = lane
+                kept += 1
+            running = kept
+        for lane in range(lanes):
+            j = first + lane
+            node = inside[j]
+            dx = result[lane, 0] - targets[node, 0]
+            dy = result[lane, 1] - targets[node, 1]
+            dz = result[lane, 2] - targets[node, 2]
+            steps[3, j] = result[lane, 3] / DEG2RAD
+            steps[4, j] = result[lane, 4] / DEG2RAD
+            steps[5, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
 
 
 def _std_round(value):
-    """C++ std::round: halves away from zero (as nodes.std_round)."""
+    """C++ std::round: halves away from zero."""
     whole = np.trunc(value)
     fraction = value - whole
     return whole + (np.sign(value) if abs(fraction) >= 0.5 else 0.0)
 
 
 def _to_int32(value):
-    """A C double -> int conversion on x86 (as nodes.to_int32): truncation, INT_MIN for NaN and overflow."""
+    """A C double -> int conversion on x86: truncation, INT_MIN for NaN and overflow."""
     if -2147483649.0 < value < 2147483648.0:
         return np.int32(value)
     return np.int32(INT32_MIN)
 
 
-def geogrid_radar_kernel(
-    node_t,
-    node_x,
-    node_v,
-    lat_deg,
-    lon_deg,
-    heights,
-    initial_time,
-    max_iterations,
-    topo_max_iterations,
-    stop_at_fixed_point,
-    starting_range,
-    range_pixel_size,
-    sensing_start,
-    prf,
-    line_time,
-    last_line,
-    last_sample,
-    look_side,
-    location,
-    times,
-    status,
-    inside_nodes,
-    range_step_lat_deg,
-    range_step_lon_deg,
-    range_step_height,
-    along_step_lat_deg,
-    along_step_lon_deg,
-    along_step_length,
-):
-    """The radar part of nodes.compute_nodes (spec sections 2.3-2.7) for every node; returns the count inside.
-
-    For each node (geodetic lat/lon in degrees, DEM height): the ECEF target, the zero-Doppler time and range, the
-    pixel location (`location`, nodata_out pre-filled by the caller where the node falls outside the image), and
-    for the nodes inside the image, in order in `inside_nodes[:count]` and the step arrays: the point one
-    slant-range pixel farther (geodetic, degrees) and the along-track topo point at t + line_time (geodetic,
-    degrees) with its distance from the target. `status` flags OUTSIDE_ORBIT and STEP_OUTSIDE_ORBIT.
-    """
-    orbit = interpolator(node_t, node_x, node_v)
-    start_position = np.empty(3)
-    start_velocity = np.empty(3)
-    _hermite(orbit, initial_time, start_position, start_velocity)  # the caller checked the time is in the span
-    work = geo2rdr_workspace()
-    look = np.empty(3)
-    position = np.empty(3)
-    velocity = np.empty(3)
-    first_time = node_t[0]
-    last_time = node_t[node_t.shape[0] - 1]
+def radar_kernel(orbit, radar, geodetic, out):
+    """Sections 2.3-2.7 for n nodes (geodetic: (3, n) latitude, longitude in degrees, DEM height); returns the count
+    of nodes inside the image. See RadarOutputs for what it fills."""
+    total = geodetic.shape[1]
+    targets = np.empty((total, 3))
+    looks = np.empty((total, 3))
+    ranges = np.empty(total)
+    for node in range(total):
+        x, y, z = _llh_to_ecef(DEG2RAD * geodetic[0, node], DEG2RAD * geodetic[1, node], geodetic[2, node])
+        targets[node, 0] = x
+        targets[node, 1] = y
+        targets[node, 2] = z
+    _geo2rdr(orbit, radar, targets, looks, ranges, out.times, out.status)
+    first_time = orbit.times[0]
+    last_time = orbit.times[orbit.times.shape[0] - 1]
     count = 0
-    for n in range(heights.shape[0]):
-        height = heights[n]
-        target = _llh_to_ecef(DEG2RAD * lat_deg[n], DEG2RAD * lon_deg[n], height)
-        time, slant_range, left_orbit = _geo2rdr_node(
-            orbit, initial_time, start_position, start_velocity, target, max_iterations, stop_at_fixed_point, work, look
-        )
-        times[n] = time
-        step_time = time + line_time
-        # geogrid.cpp takes the along-track step for every node, so a time outside the orbit stops it everywhere
-        status[n] = (OUTSIDE_ORBIT if left_orbit else OK) | (
-            STEP_OUTSIDE_ORBIT if step_time < first_time or step_time > last_time else OK
-        )
-        range_index = _std_round((slant_range - starting_range) / range_pixel_size)
-        azimuth_index = _std_round((time - sensing_start) * prf)
-        if not (0 <= range_index <= last_sample and 0 <= azimuth_index <= last_line):
+    for node in range(total):
+        if out.status[node] & OUTSIDE_ORBIT:
             continue
-        location[0, n] = _to_int32(range_index)
-        location[1, n] = _to_int32(azimuth_index)
-        inside_nodes[count] = n
+        time = out.times[node]
+        step_time = time + radar.line_time
+        # geogrid.cpp takes the along-track step for every node, so a time outside the orbit stops it everywhere
+        if step_time < first_time or step_time > last_time:
+            out.status[node] |= STEP_OUTSIDE_ORBIT
+        range_index = _std_round((ranges[node] - radar.starting_range) / radar.range_pixel_size)
+        azimuth_index = _std_round((time - radar.sensing_start) * radar.prf)
+        if not (0 <= range_index <= radar.last_sample and 0 <= azimuth_index <= radar.last_line):
+            continue
+        out.location[0, node] = _to_int32(range_index)
+        out.location[1, node] = _to_int32(azimuth_index)
+        out.inside[count] = node
         # 2.6: one slant-range pixel farther along the unit look vector
-        look_length = math.sqrt(look[0] * look[0] + look[1] * look[1] + look[2] * look[2])
-        lat, lon, range_step_height[count] = _ecef_to_llh(
-            target[0] + look[0] / look_length * range_pixel_size,
-            target[1] + look[1] / look_length * range_pixel_size,
-            target[2] + look[2] / look_length * range_pixel_size,
+        lx, ly, lz = looks[node, 0], looks[node, 1], looks[node, 2]
+        look_length = math.sqrt(lx * lx + ly * ly + lz * lz)
+        lat, lon, step_height = _ecef_to_llh(
+            targets[node, 0] + lx / look_length * radar.range_pixel_size,
+            targets[node, 1] + ly / look_length * radar.range_pixel_size,
+            targets[node, 2] + lz / look_length * radar.range_pixel_size,
         )
-        range_step_lat_deg[count] = lat / DEG2RAD
-        range_step_lon_deg[count] = lon / DEG2RAD
-        # 2.7: one azimuth line later, at the same range and height
-        ax, ay, az, lat, lon, _ = _topo_node(
-            orbit,
-            step_time,
-            slant_range,
-            height,
-            look_side,
-            topo_max_iterations,
-            stop_at_fixed_point,
-            position,
-            velocity,
-        )
-        along_step_lat_deg[count] = lat / DEG2RAD
-        along_step_lon_deg[count] = lon / DEG2RAD
-        dx = ax - target[0]
-        dy = ay - target[1]
-        dz = az - target[2]
-        along_step_length[count] = math.sqrt(dx * dx + dy * dy + dz * dz)
+        out.steps[2, count] = step_height
+        out.steps[0, count] = lat / DEG2RAD
+        out.steps[1, count] = lon / DEG2RAD
         count += 1
+    # 2.7: one azimuth line later, at the same range and height
+    _topo(orbit, radar, out.times, ranges, geodetic[2], targets, out.inside, count, out.steps)
     return count
 
 
 def _slope_parallel_z(east, north, normal_x, normal_y, normal_z):
-    """The vertical component that makes (east, north, z) parallel to the surface (nodes.slope_parallel_z)."""
+    """The vertical component that makes (east, north, z) parallel to the surface."""
     return -(east * normal_x + north * normal_y) / normal_z
 
 
@@ -437,80 +490,48 @@ def _clip(value, lower, upper):
     return min(max(value, lower), upper)
 
 
-def geogrid_outputs_kernel(
-    x,
-    y,
-    heights,
-    inside_nodes,
-    range_step_x,
-    range_step_y,
-    range_step_height,
-    along_step_x,
-    along_step_y,
-    along_step_length,
-    dhdx,
-    dhdy,
-    vx,
-    vy,
-    srx,
-    sry,
-    csminx,
-    csminy,
-    csmaxx,
-    csmaxy,
-    ssm,
-    dt,
-    range_pixel_size,
-    nodata_out,
-    vx_nodata,
-    has_vx_nodata,
-    search_factor,
-    search_min,
-    search_max,
-    chip_size_x0,
-    chip_pixels_range,
-    chip_pixels_azimuth,
-    offset,
-    search_range,
-    chip_size_min,
-    chip_size_max,
-    stable_surface_mask,
-    off2vel_x,
-    off2vel_y,
-    scale_factor,
-    offset_unrounded,
-):
-    """Every output but the location, for the nodes inside the image (nodes._inside_outputs, sections 2.6-2.10).
+def _per_year(value, dt, length):
+    """value * dt / length / 365 / 24 / 3600, in geogrid.cpp's order (a rate in pixels for dt)."""
+    return value * dt / length / 365.0 / 24.0 / 3600.0
 
-    The step arrays are those of geogrid_radar_kernel with the points projected to map (x, y). An output array
-    with no columns is not wanted (its rasters are absent) and its rasters may then be empty too; the caller
-    pre-fills the outputs with nodata_out (NaN for `offset_unrounded`) where nodes are outside the image.
+
+def outputs_kernel(s, nodes, inside, steps, values, out):
+    """Every output but the location for the inside nodes (sections 2.6-2.11): the dt-dependent part.
+
+    nodes: (3, n) map x, y and DEM height; steps: the radar kernel's steps with the points projected to map x, y
+    (rows 0, 1 and 3, 4); values: (11, n) the rasters besides the DEM in vocabulary.RASTER_ROWS order.
     """
-    dr = range_pixel_size
+    dr = s.range_pixel_size
+    dt = s.dt
     range_rate = dt / dr / 365.0 / 24.0 / 3600.0
-    nodata_int = _to_int32(nodata_out)
-    for j in range(inside_nodes.shape[0]):
-        n = inside_nodes[j]
-        height = heights[n]
+    nodata = s.nodata_out
+    nodata_int = _to_int32(nodata)
+    ints = out.ints
+    floats = out.floats
+    for j in range(inside.shape[0]):
+        n = inside[j]
+        height = nodes[2, n]
         # 2.6: map-space vector of one slant-range pixel, and its direction (los)
-        rx = range_step_x[j] - x[n]
-        ry = range_step_y[j] - y[n]
-        rz = range_step_height[j] - height
+        rx = steps[0, j] - nodes[0, n]
+        ry = steps[1, j] - nodes[1, n]
+        rz = steps[2, j] - height
         range_length = math.sqrt(rx * rx + ry * ry + rz * rz)
         los_x, los_y, los_z = rx / range_length, ry / range_length, rz / range_length
         # 2.7: map-space vector of one azimuth line, and its direction (`temp` in geogrid.cpp)
-        ax = along_step_x[j] - x[n]
-        ay = along_step_y[j] - y[n]
+        ax = steps[3, j] - nodes[0, n]
+        ay = steps[4, j] - nodes[1, n]
         az = height - height
         azimuth_length = math.sqrt(ax * ax + ay * ay + az * az)
         along_x, along_y, along_z = ax / azimuth_length, ay / azimuth_length, az / azimuth_length
-        da_length = along_step_length[j]
+        da_length = steps[5, j]
 
-        if off2vel_x.shape[1] > 0:
+        if s.want_matrices:
             # 2.8: the surface normal from the slopes, the degeneracy test, and the conversion matrices
-            slope_length = math.sqrt(dhdx[n] * dhdx[n] + dhdy[n] * dhdy[n] + -1.0 * -1.0)
-            normal_x = -(dhdx[n] / slope_length)
-            normal_y = -(dhdy[n] / slope_length)
+            dhdx = values[0, n]
+            dhdy = values[1, n]
+            slope_length = math.sqrt(dhdx * dhdx + dhdy * dhdy + -1.0 * -1.0)
+            normal_x = -(dhdx / slope_length)
+            normal_y = -(dhdy / slope_length)
             normal_z = -(-1.0 / slope_length)
             cx = los_y * along_z - los_z * along_y
             cy = los_z * along_x - los_x * along_z
@@ -525,68 +546,45 @@ def geogrid_outputs_kernel(
             determinant = a_term * b_term - c_term * d_term
             azimuth_rate = dt / da_length / 365.0 / 24.0 / 3600.0
             if well_posed:
-                off2vel_x[0, n] = normal_z / range_rate * b_term / determinant
-                off2vel_x[1, n] = -normal_z / azimuth_rate * d_term / determinant
-                off2vel_y[0, n] = -normal_z / range_rate * c_term / determinant
-                off2vel_y[1, n] = normal_z / azimuth_rate * a_term / determinant
-            else:
-                off2vel_x[0, n] = nodata_out
-                off2vel_x[1, n] = nodata_out
-                off2vel_y[0, n] = nodata_out
-                off2vel_y[1, n] = nodata_out
-            off2vel_x[2, n] = dr / dt * 365.0 * 24.0 * 3600.0
-            off2vel_y[2, n] = da_length / dt * 365.0 * 24.0 * 3600.0
-            scale_factor[0, n] = range_length / dr
-            scale_factor[1, n] = azimuth_length / da_length
+                floats[0, n] = normal_z / range_rate * b_term / determinant
+                floats[1, n] = -normal_z / azimuth_rate * d_term / determinant
+                floats[3, n] = -normal_z / range_rate * c_term / determinant
+                floats[4, n] = normal_z / azimuth_rate * a_term / determinant
+            floats[2, n] = dr / dt * 365.0 * 24.0 * 3600.0
+            floats[5, n] = da_length / dt * 365.0 * 24.0 * 3600.0
+            floats[6, n] = range_length / dr
+            floats[7, n] = azimuth_length / da_length
 
-            if offset.shape[1] > 0:
+            if s.want_offset:
                 # 2.9: the reference velocity's offsets, zero where vx is nodata
-                vz = _slope_parallel_z(vx[n], vy[n], normal_x, normal_y, normal_z)
-                range_offset = (vx[n] * los_x + vy[n] * los_y + vz * los_z) * dt / range_length / 365.0 / 24.0 / 3600.0
-                azimuth_offset = (
-                    (vx[n] * along_x + vy[n] * along_y + vz * along_z) * dt / azimuth_length / 365.0 / 24.0 / 3600.0
-                )
-                if has_vx_nodata and vx[n] == vx_nodata:
-                    offset[0, n] = 0
-                    offset[1, n] = 0
+                vx = values[2, n]
+                vy = values[3, n]
+                vz = _slope_parallel_z(vx, vy, normal_x, normal_y, normal_z)
+                range_offset = _per_year(vx * los_x + vy * los_y + vz * los_z, dt, range_length)
+                azimuth_offset = _per_year(vx * along_x + vy * along_y + vz * along_z, dt, azimuth_length)
+                if s.has_vx_nodata and vx == s.vx_nodata:
+                    ints[0, n] = 0
+                    ints[1, n] = 0
                 else:
-                    offset[0, n] = _to_int32(_std_round(range_offset))
-                    offset[1, n] = _to_int32(_std_round(azimuth_offset))
-                if offset_unrounded.shape[1] > 0:
-                    offset_unrounded[0, n] = range_offset
-                    offset_unrounded[1, n] = azimuth_offset
+                    ints[0, n] = _to_int32(_std_round(range_offset))
+                    ints[1, n] = _to_int32(_std_round(azimuth_offset))
+                if s.want_unrounded:
+                    out.unrounded[0, n] = range_offset
+                    out.unrounded[1, n] = azimuth_offset
 
-            if search_range.shape[1] > 0:
+            if s.want_search_range:
                 # 2.10: the larger of the two corners' offsets (search_x = +-srx), at least 1; 0 where masked
-                search_x = _clip(srx[n] * search_factor, search_min, search_max)
-                search_y = _clip(sry[n] * search_factor, search_min, search_max)
+                search_x = _clip(values[4, n] * s.search_factor, s.search_min, s.search_max)
+                search_y = _clip(values[5, n] * s.search_factor, s.search_min, s.search_max)
                 z1 = _slope_parallel_z(search_x, search_y, normal_x, normal_y, normal_z)
                 z2 = _slope_parallel_z(-search_x, search_y, normal_x, normal_y, normal_z)
-                range_1 = abs(
-                    _std_round((search_x * los_x + search_y * los_y + z1 * los_z) * dt / dr / 365.0 / 24.0 / 3600.0)
-                )
-                range_2 = abs(
-                    _std_round((-search_x * los_x + search_y * los_y + z2 * los_z) * dt / dr / 365.0 / 24.0 / 3600.0)
-                )
+                range_1 = abs(_std_round(_per_year(search_x * los_x + search_y * los_y + z1 * los_z, dt, dr)))
+                range_2 = abs(_std_round(_per_year(-search_x * los_x + search_y * los_y + z2 * los_z, dt, dr)))
                 azimuth_1 = abs(
-                    _std_round(
-                        (search_x * along_x + search_y * along_y + z1 * along_z)
-                        * dt
-                        / azimuth_length
-                        / 365.0
-                        / 24.0
-                        / 3600.0
-                    )
+                    _std_round(_per_year(search_x * along_x + search_y * along_y + z1 * along_z, dt, azimuth_length))
                 )
                 azimuth_2 = abs(
-                    _std_round(
-                        (-search_x * along_x + search_y * along_y + z2 * along_z)
-                        * dt
-                        / azimuth_length
-                        / 365.0
-                        / 24.0
-                        / 3600.0
-                    )
+                    _std_round(_per_year(-search_x * along_x + search_y * along_y + z2 * along_z, dt, azimuth_length))
                 )
                 search_range_range = max(range_1, range_2)
                 search_range_azimuth = max(azimuth_1, azimuth_2)
@@ -594,67 +592,53 @@ def geogrid_outputs_kernel(
                     search_range_range = 1.0
                 if search_range_azimuth == 0:
                     search_range_azimuth = 1.0
-                if (has_vx_nodata and search_x == vx_nodata) or search_x == 0:
-                    search_range[0, n] = 0
-                    search_range[1, n] = 0
+                if (s.has_vx_nodata and search_x == s.vx_nodata) or search_x == 0:
+                    ints[2, n] = 0
+                    ints[3, n] = 0
                 else:
-                    search_range[0, n] = _to_int32(search_range_range)
-                    search_range[1, n] = _to_int32(search_range_azimuth)
+                    ints[2, n] = _to_int32(search_range_range)
+                    ints[3, n] = _to_int32(search_range_azimuth)
 
         # 2.11: chip sizes in pixels and the stable-surface mask; nodata where the raster is vx's nodata
-        if chip_size_min.shape[1] > 0:
-            if has_vx_nodata and csminx[n] == vx_nodata:
-                chip_size_min[0, n] = nodata_int
-                chip_size_min[1, n] = nodata_int
-            else:
-                chip_size_min[0, n] = _to_int32(csminx[n] / chip_size_x0 * chip_pixels_range)
-                chip_size_min[1, n] = _to_int32(csminy[n] / chip_size_x0 * chip_pixels_azimuth)
-        if chip_size_max.shape[1] > 0:
-            if has_vx_nodata and csmaxx[n] == vx_nodata:
-                chip_size_max[0, n] = nodata_int
-                chip_size_max[1, n] = nodata_int
-            else:
-                chip_size_max[0, n] = _to_int32(csmaxx[n] / chip_size_x0 * chip_pixels_range)
-                chip_size_max[1, n] = _to_int32(csmaxy[n] / chip_size_x0 * chip_pixels_azimuth)
-        if stable_surface_mask.shape[1] > 0:
-            is_nodata = has_vx_nodata and ssm[n] == vx_nodata
-            stable_surface_mask[0, n] = nodata_int if is_nodata else _to_int32(ssm[n])
+        for row, wanted in ((4, s.want_chip_size_min), (6, s.want_chip_size_max)):
+            if wanted:
+                chip_x = values[row + 2, n]
+                if s.has_vx_nodata and chip_x == s.vx_nodata:
+                    ints[row, n] = nodata_int
+                    ints[row + 1, n] = nodata_int
+                else:
+                    ints[row, n] = _to_int32(chip_x / s.chip_size_x0 * s.chip_pixels_range)
+                    ints[row + 1, n] = _to_int32(values[row + 3, n] / s.chip_size_x0 * s.chip_pixels_azimuth)
+        if s.want_stable_surface_mask:
+            mask = values[10, n]
+            ints[8, n] = nodata_int if s.has_vx_nodata and mask == s.vx_nodata else _to_int32(mask)
 
 
 _compile_lock = threading.Lock()
+_HELPERS = ('_hermite', '_ecef_to_llh', '_llh_to_ecef', '_geo2rdr', '_topo', '_std_round', '_to_int32')
+_OUTPUT_HELPERS = ('_slope_parallel_z', '_clip', '_per_year')
+
+
+class Kernels(NamedTuple):
+    radar: Any
+    outputs: Any
 
 
 @functools.cache
-def _compile() -> Any:
+def _compile() -> Kernels:
     import numba
 
     def jit(function: Any) -> Any:
         return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy')(function)
 
     # Module-level names are resolved at compile time, so the helpers are compiled and bound here first.
-    global hermite_tables, interpolator, _hermite, geo2rdr_workspace, _geo2rdr_node, _ecef_to_llh, _llh_to_ecef
-    global _topo_node, _std_round, _to_int32, _slope_parallel_z, _clip
-    hermite_tables = jit(hermite_tables)
-    interpolator = jit(interpolator)
-    _hermite = jit(_hermite)
-    geo2rdr_workspace = jit(geo2rdr_workspace)
-    _geo2rdr_node = jit(_geo2rdr_node)
-    _ecef_to_llh = jit(_ecef_to_llh)
-    _llh_to_ecef = jit(_llh_to_ecef)
-    _topo_node = jit(_topo_node)
-    _std_round = jit(_std_round)
-    _to_int32 = jit(_to_int32)
-    _slope_parallel_z = jit(_slope_parallel_z)
-    _clip = jit(_clip)
-    return SimpleNamespace(
-        geo2rdr=jit(geo2rdr_kernel),
-        topo=jit(topo_kernel),
-        geogrid_radar=jit(geogrid_radar_kernel),
-        geogrid_outputs=jit(geogrid_outputs_kernel),
-    )
+    module = globals()
+    for name in _HELPERS + _OUTPUT_HELPERS:
+        module[name] = jit(module[name])
+    return Kernels(radar=jit(radar_kernel), outputs=jit(outputs_kernel))
 
 
-def compiled() -> Any:
-    """The kernels compiled with numba (no fast-math: IEEE operations in source order, as the C/Fortran code)."""
+def compiled() -> Kernels:
+    """The kernels compiled with numba (loaded from its cache when it is warm). Thread-safe."""
     with _compile_lock:  # the first call may come from several worker threads at once
         return _compile()

@@ -6,6 +6,8 @@ remote rasters (/vsicurl/, /vsis3/) are fetched block by block, not whole.
 
 import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +16,7 @@ from osgeo import gdal, osr
 
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
+from hyp3_s1_m11m12.geogrid.vocabulary import RASTER_PAIRS
 
 
 gdal.UseExceptions()
@@ -22,6 +25,12 @@ osr.UseExceptions()
 # What GDALRasterBand::GetNoDataValue returns when no nodata value is set; geogrid.cpp compares against it.
 GDAL_DEFAULT_NODATA = -1e10
 GEOTRANSFORM_RELATIVE_TOLERANCE = 1e-9
+# GDAL's block cache (5 % of RAM by default) would keep every decompressed input tile of a run: bound it to what
+# the row-block reads need while Geogrid runs. The blocks walk down the rows, so one row of tiles of every raster
+# is reused until the next starts (less decompresses tiles again: twice the CPU at 60 m); half a row more covers
+# the block that straddles two.
+BLOCK_CACHE_TILE_ROWS = 1.5
+BLOCK_CACHE_MINIMUM_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,25 @@ class OpenRasters:
     grid: DemGrid
     datasets: dict[str, gdal.Dataset]
     vx_nodata: float | None  # None: no vx raster, so no nodata test (geogrid.cpp would compare to garbage)
+    dem_nodata: float | None = None  # the DEM band's nodata value, if it has one
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def block_cache_bytes(self, x_count: int) -> int:
+        """Cache for BLOCK_CACHE_TILE_ROWS rows of tiles of every raster over `x_count` columns."""
+        total = 0
+        for dataset in self.datasets.values():
+            band = dataset.GetRasterBand(1)
+            block_x, block_y = band.GetBlockSize()
+            columns = (math.ceil(x_count / max(block_x, 1)) + 1) * block_x
+            total += columns * block_y * gdal.GetDataTypeSize(band.DataType) // 8
+        return max(BLOCK_CACHE_MINIMUM_BYTES, int(BLOCK_CACHE_TILE_ROWS * total))
+
+    def dem_nodata_count(self, dem: npt.NDArray[np.float64]) -> int:
+        """How many DEM heights are the DEM's nodata value (or NaN)."""
+        missing = np.isnan(dem)
+        if self.dem_nodata is not None and not math.isnan(self.dem_nodata):
+            missing |= dem == self.dem_nodata
+        return int(np.count_nonzero(missing))
 
     def read_window(self, x_off: int, y_off: int, x_count: int, y_count: int) -> dict[str, npt.NDArray[np.float64]]:
         """Band 1 of every raster over the window, as float64 (what geogrid.cpp's RasterIO to GDT_Float64 gives)."""
@@ -123,7 +150,7 @@ def open_rasters(rasters: ParameterRasters) -> OpenRasters:
         GeogridInputError: a raster cannot be opened, a pair is incomplete, or a raster is not on the DEM grid.
     """
     present = rasters.present()
-    for first, second in (('dhdx', 'dhdy'), ('vx', 'vy'), ('srx', 'sry'), ('csminx', 'csminy'), ('csmaxx', 'csmaxy')):
+    for first, second in RASTER_PAIRS:
         if (first in present) != (second in present):
             missing = second if first in present else first
             raise GeogridInputError(f'the {missing} raster is missing: {first} and {second} must be given together')
@@ -173,4 +200,21 @@ def open_rasters(rasters: ParameterRasters) -> OpenRasters:
     if 'vx' in datasets:
         value = datasets['vx'].GetRasterBand(1).GetNoDataValue()
         vx_nodata = GDAL_DEFAULT_NODATA if value is None else float(value)
-    return OpenRasters(grid=grid, datasets=datasets, vx_nodata=vx_nodata)
+    dem_nodata = dem.GetRasterBand(1).GetNoDataValue()
+    return OpenRasters(
+        grid=grid,
+        datasets=datasets,
+        vx_nodata=vx_nodata,
+        dem_nodata=None if dem_nodata is None else float(dem_nodata),
+    )
+
+
+@contextmanager
+def bounded_block_cache(limit_bytes: int) -> Iterator[None]:
+    """GDAL's block cache at most `limit_bytes` inside the block, as it was after (never raised above it)."""
+    previous = gdal.GetCacheMax()
+    gdal.SetCacheMax(min(previous, limit_bytes))
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(previous)

@@ -3,15 +3,17 @@
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
+from hyp3_s1_m11m12.geogrid.vocabulary import RASTER_NAMES
 
 
 # The autoRIFT radar Geogrid release whose algorithm the project's engine follows (bit-identical on the goldens).
 REFERENCE_GEOGRID_VERSION = '1.6.0'
 
-RASTER_NAMES = ('dem', 'dhdx', 'dhdy', 'vx', 'vy', 'srx', 'sry', 'csminx', 'csminy', 'csmaxx', 'csmaxy', 'ssm')
+__all__ = ['DEFAULT_SETTINGS', 'RASTER_NAMES', 'GeogridResult', 'GeogridSettings', 'ParameterRasters', 'check_dt']
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class GeogridResult:
     geogrid_version: str = REFERENCE_GEOGRID_VERSION
     # `--engine both`: the comparison with autoRIFT's own Geogrid, e.g. 'identical: 9 files, 14 bands'.
     cross_check: str | None = None
+    # The bands the caller asked to keep in memory (file name -> (bands, l_count, p_count)), so that it need not
+    # read the files back; empty by default.
+    bands: dict[str, Any] = field(default_factory=dict)
 
 
 def check_dt(dt_seconds: float) -> None:
