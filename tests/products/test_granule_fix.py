@@ -125,7 +125,11 @@ def synthetic(tmp_path) -> dict[str, Path]:
 
 def _write_matrices(matrices: ConversionMatrices, path: Path) -> Path:
     provenance = Provenance(
-        software_version='test', reference_id='S1A', dt_seconds=12 * 86400.0, engine='t', engine_version='1'
+        software_version='test',
+        reference_id=simulated_granule_pair(12.0).reference_id,
+        dt_seconds=12 * 86400.0,
+        engine='t',
+        engine_version='1',
     )
     return write_conversion_matrices(matrices, path, provenance=provenance, dtype='float32', overwrite=True)
 

@@ -61,6 +61,13 @@ class GranuleMetadata:
     grid: GranuleGrid | None
     # Median of |(M11, M12)| over valid cells; only when the values were read.
     matrix_magnitude: float | None = None
+    # The scene names of the pair (img_pair_info id_img1/id_img2) and the reference's absolute orbit.
+    id_img1: str | None = None
+    id_img2: str | None = None
+    absolute_orbit_img1: int | None = None
+    # Set on conversion-matrices files (not granules): their `dt_convention` and `dt_days` global attributes.
+    product_dt_convention: str | None = None
+    product_dt_days: float | None = None
 
     @property
     def is_sentinel1(self) -> bool:
@@ -100,6 +107,12 @@ def _float(attributes: Any, name: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _integer(attributes: Any, name: str) -> int | None:
+    # autoRIFT writes the orbit number as a zero-padded string.
+    number = _float(attributes, name)
+    return None if number is None or not number.is_integer() else int(number)
 
 
 def _text(attributes: Any, name: str) -> str | None:
@@ -180,6 +193,11 @@ def extract_metadata(h5file: h5py.File, location: str, read_values: bool = False
         m12=matrices.get('M12'),
         grid=_grid(h5file),
         matrix_magnitude=magnitude,
+        id_img1=_text(pair, 'id_img1'),
+        id_img2=_text(pair, 'id_img2'),
+        absolute_orbit_img1=_integer(pair, 'absolute_orbit_number_img1'),
+        product_dt_convention=_text(h5file.attrs, 'dt_convention'),
+        product_dt_days=_float(h5file.attrs, 'dt_days'),
     )
 
 
