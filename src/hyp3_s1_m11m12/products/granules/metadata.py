@@ -21,6 +21,7 @@ from hyp3_s1_m11m12.products.granules.remote import ReadStats, byte_source, is_r
 IMG_PAIR_INFO = 'img_pair_info'
 MAPPING = 'mapping'
 MATRIX_NAMES = ('M11', 'M12')
+SOURCE_PRODUCT_ATTRIBUTE = 'm11m12_source_product'
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class MatrixAttributes:
     scale_factor: float | None
     add_offset: float | None
     fill_value: float | None
+    # The conversion-matrices product a repair took M11/M12 from (fix_granule's provenance), if any.
+    source_product: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ def _matrix_attributes(dataset: h5py.Dataset) -> MatrixAttributes:
         scale_factor=_float(attributes, 'scale_factor'),
         add_offset=_float(attributes, 'add_offset'),
         fill_value=_float(attributes, '_FillValue'),
+        source_product=_text(attributes, SOURCE_PRODUCT_ATTRIBUTE),
     )
 
 

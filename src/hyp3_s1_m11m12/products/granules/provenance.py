@@ -13,13 +13,14 @@ import netCDF4
 
 from hyp3_s1_m11m12.constants import SECONDS_PER_DAY
 from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.products.granules.metadata import SOURCE_PRODUCT_ATTRIBUTE
 
 
 TRUE_DT_CONVENTION = 'true_dt'
 # date_dt comes from the granule's mid-times, the product's dt from burst starts: seconds over days.
 DT_RELATIVE_TOLERANCE = 1e-3
 # Attributes written on M11 and M12 of a repaired granule.
-PROVENANCE_PREFIX = 'm11m12_source_'
+PROVENANCE_PREFIX = SOURCE_PRODUCT_ATTRIBUTE.removesuffix('product')
 
 
 @dataclass(frozen=True)
