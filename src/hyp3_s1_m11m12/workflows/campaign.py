@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument('--scheduler', help='address of an existing dask scheduler (default: a LocalCluster)')
     repair.add_argument('--n-workers', type=positive_integer, default=DEFAULT_WORKERS, help='LocalCluster workers')
     repair.add_argument('--memory-limit', default=DEFAULT_MEMORY_LIMIT, help='LocalCluster memory per worker')
+    repair.add_argument(
+        '--processes',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='LocalCluster workers are processes (default) or threads of this one (--no-processes: small runs)',
+    )
 
     steps.add_parser('report', parents=[table], help='print the counts of the table')
     return parser
@@ -133,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 scheduler=args.scheduler,
                 n_workers=args.n_workers,
                 memory_limit=args.memory_limit,
+                processes=args.processes,
                 s3_endpoint_url=endpoint,
                 save=lambda frame: write_table(frame, args.table),
                 progress=progress,
