@@ -3,7 +3,7 @@ that nothing is left behind and that no original is modified."""
 
 import hashlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import netCDF4
@@ -180,10 +180,10 @@ def planned(tmp_path, capsys) -> tuple[Path, list[Path], list[GranulePair]]:
     return table, granules, pairs
 
 
-def set_rows(table: Path, **columns: list[object]) -> None:
+def set_rows(table: Path, **columns: Sequence[object]) -> None:
     frame = read_table(table)
     for column, values in columns.items():
-        frame[column] = values
+        frame[column] = list(values)
     write_table(frame, table)
 
 
