@@ -94,7 +94,8 @@ def submit_jobs(
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise UserFacingError(f'--batch-size must be 1..{MAX_BATCH_SIZE}, not {batch_size}')
     todo = _to_process(frame)
-    todo = todo[todo['product'].isna()]
+    # Failed jobs are resubmitted only when asked (`campaign submit --retry-failed` clears their rows first).
+    todo = todo[todo['product'].isna() & (todo['job_status'] != 'FAILED').fillna(True)]
     try:
         existing = {job.name: job for job in client.find_jobs(job_type=job_type) if job.status_code != 'FAILED'}
     except HyP3SDKError as error:
@@ -191,7 +192,8 @@ def follow_jobs(
             except (HyP3Error, HyP3SDKError, OSError) as error:
                 log.warning('cannot refresh job %s (%s); trying again at the next poll', job_id, error)
                 continue
-            if job.complete() or job.status_code != frame.loc[frame['job_id'] == job_id, 'job_status'].iloc[0]:
+            recorded = frame.loc[frame['job_id'] == job_id, 'job_status'].iloc[0]
+            if job.complete() or pd.isna(recorded) or job.status_code != recorded:
                 record_job(frame, job)
                 changed = True
         statuses = frame.dropna(subset=['job_id']).drop_duplicates('job_id')['job_status'].value_counts()
