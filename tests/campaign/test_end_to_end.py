@@ -57,7 +57,7 @@ def test_plan_submit_follow_repair(tmp_path: Path) -> None:
             assert all(product.endswith('_conversion_matrices.nc') for product in followed['product'])
 
         target = f's3://{REPAIRED_BUCKET}/v02'
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=':0') as cluster:
             address = cluster.scheduler_address
             assert campaign('repair', '--table', str(table), '--target', target, '--scheduler', address) == 0
             repaired = read_table(table)

@@ -211,7 +211,7 @@ def open_client(
         threads_per_worker=1,
         memory_limit=memory_limit,
         processes=processes,
-        dashboard_address=None,
+        dashboard_address=':0',
     )
     client = Client(cluster)
 
