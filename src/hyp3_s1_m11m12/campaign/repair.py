@@ -94,15 +94,19 @@ def _worker_name() -> str:
         return 'local'
 
 
+# One S3 client per worker process and endpoint, made on the first s3:// location (boto3 clients are thread-safe).
+_S3_CLIENTS: dict[str | None, LazyS3Client] = {}
+
+
 def repair_one(task: RepairTask) -> RepairOutcome:
     """Repair one granule; every failure becomes an outcome with its reason."""
-    client = LazyS3Client(4, task.s3_endpoint_url)
+    client = _S3_CLIENTS.setdefault(task.s3_endpoint_url, LazyS3Client(4, task.s3_endpoint_url))
     backup = f'{task.granule}{BACKUP_SUFFIX}' if task.in_place else None
     try:
-        if exists(task.target, client()) and already_repaired(task.target, task.product, client):
+        if exists(task.target, client) and already_repaired(task.target, task.product, client):
             outcome = RepairOutcome(task.index, RepairStatus.REPAIRED, 'already repaired', task.target, backup, True)
         else:
-            _repair(task, client(), backup)
+            _repair(task, client, backup)
             outcome = RepairOutcome(task.index, RepairStatus.REPAIRED, 'repaired', task.target, backup)
     except UserFacingError as error:
         outcome = RepairOutcome(task.index, RepairStatus.FAILED, str(error))
@@ -112,7 +116,7 @@ def repair_one(task: RepairTask) -> RepairOutcome:
     return dataclasses.replace(outcome, worker=_worker_name(), peak_rss_bytes=_peak_rss())
 
 
-def _repair(task: RepairTask, s3_client: object, backup: str | None) -> None:
+def _repair(task: RepairTask, s3_client: Callable[[], object], backup: str | None) -> None:
     remote_target = urlparse(task.target).scheme == 's3'
     with tempfile.TemporaryDirectory(prefix='campaign-repair-') as work:
         folder = Path(work)

@@ -6,6 +6,7 @@ TODO(network.py): adopt the project's timeout/retry policy here and in products/
 """
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -29,7 +30,7 @@ def location_name(location: str) -> str:
     return PurePosixPath(urlparse(location).path).name
 
 
-def fetch(location: str, folder: Path, s3_client: object) -> Path:
+def fetch(location: str, folder: Path, s3_client: Callable[[], object]) -> Path:
     """A local path to the file at `location` (local paths are used where they are, others downloaded)."""
     scheme = urlparse(location).scheme
     if scheme not in ('s3', 'http', 'https'):
@@ -41,7 +42,7 @@ def fetch(location: str, folder: Path, s3_client: object) -> Path:
     try:
         if scheme == 's3':
             bucket, key = _s3_parts(location)
-            s3_client.download_file(bucket, key, str(destination))  # type: ignore[attr-defined]
+            s3_client().download_file(bucket, key, str(destination))  # type: ignore[attr-defined]
         else:
             with http_session().get(location, stream=True, timeout=HTTP_TIMEOUT_S) as response:
                 response.raise_for_status()
@@ -52,12 +53,12 @@ def fetch(location: str, folder: Path, s3_client: object) -> Path:
     return destination
 
 
-def exists(location: str, s3_client: object) -> bool:
+def exists(location: str, s3_client: Callable[[], object]) -> bool:
     if urlparse(location).scheme != 's3':
         return Path(location).exists()
     bucket, key = _s3_parts(location)
     try:
-        s3_client.head_object(Bucket=bucket, Key=key)  # type: ignore[attr-defined]
+        s3_client().head_object(Bucket=bucket, Key=key)  # type: ignore[attr-defined]
     except botocore.exceptions.ClientError as error:
         if error.response.get('Error', {}).get('Code') in ('404', 'NoSuchKey', 'NotFound'):
             return False
@@ -65,15 +66,15 @@ def exists(location: str, s3_client: object) -> bool:
     return True
 
 
-def store_s3(path: Path, location: str, s3_client: object, backup: str | None = None) -> None:
+def store_s3(path: Path, location: str, s3_client: Callable[[], object], backup: str | None = None) -> None:
     """PUT `path` at `location`; first copy the object there to `backup` (in-place repair) unless it exists."""
     bucket, key = _s3_parts(location)
     try:
         if backup is not None and not exists(backup, s3_client):
             backup_bucket, backup_key = _s3_parts(backup)
-            s3_client.copy_object(  # type: ignore[attr-defined]
+            s3_client().copy_object(  # type: ignore[attr-defined]
                 Bucket=backup_bucket, Key=backup_key, CopySource={'Bucket': bucket, 'Key': key}
             )
-        s3_client.upload_file(str(path), bucket, key)  # type: ignore[attr-defined]
+        s3_client().upload_file(str(path), bucket, key)  # type: ignore[attr-defined]
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
         raise TransferError(f'cannot store {location} ({error})') from None
