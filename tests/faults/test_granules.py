@@ -20,7 +20,7 @@ from hyp3_s1_m11m12.simulate.granule import (
 )
 from hyp3_s1_m11m12.workflows import campaign, check_granule, fix_granule
 from tests.support.granules import range_server
-from tests.support.hyp3_api import hyp3_stand_in
+from tests.support.hyp3_api import hyp3_stand_in, moto_s3
 
 
 WINDOW = (slice(20, 90), slice(30, 120))
@@ -154,8 +154,10 @@ def test_plan_records_unreadable_and_undetermined_pairs_and_goes_on(tmp_path, ca
     renamed = tmp_path / 'g' / granule_name(simulated_granule_pair(36.0), 240.0, 80.0)
     renamed.write_bytes(good.read_bytes())  # its file name says another pair than its img_pair_info
     table = tmp_path / 'campaign.parquet'
-    code, _ = run_main(campaign.main, ['plan', str(good), str(truncated), str(renamed), '--table', str(table)], capsys)
-    assert code == 0
+    for _ in range(2):  # a re-plan over an existing table keeps its records
+        argv = ['plan', str(good), str(truncated), str(renamed), '--table', str(table)]
+        code, _ = run_main(campaign.main, argv, capsys)
+        assert code == 0
     frame = read_table(table).set_index('granule')
     assert frame.loc[str(good), 'action'] == 'repair'
     assert frame.loc[str(truncated), 'verdict'] == 'unreadable' and frame.loc[str(truncated), 'action'] == 'none'
@@ -229,16 +231,31 @@ def test_repair_records_a_bad_pair_and_repairs_the_other(tmp_path, capsys, plann
     assert code == 3 and digest(target / granules[0].name) == repaired_bytes
 
 
-def test_repair_with_an_unwritable_target_records_every_failure(tmp_path, capsys, planned):
+def test_repair_into_an_unwritable_folder_fails_before_any_granule(tmp_path, capsys, planned):
     table, granules, pairs = planned
     before = [digest(granule) for granule in granules]
     products = [str(product(tmp_path / f'p{n}.nc', pair)) for n, pair in enumerate(pairs)]
     set_rows(table, product=products, job_id=['j', 'j'], job_status=['SUCCEEDED', 'SUCCEEDED'])
+    recorded = digest(table)
     code, stderr = repair(table, READ_ONLY_FOLDER / 'repaired', capsys)
+    assert code == 2
+    one_line(stderr, 'cannot create the target folder')
+    assert digest(table) == recorded and [digest(granule) for granule in granules] == before
+
+
+def test_an_s3_error_mid_repair_is_recorded_for_each_granule(tmp_path, capsys, planned):
+    table, granules, pairs = planned
+    before = [digest(granule) for granule in granules]
+    products = [str(product(tmp_path / f'p{n}.nc', pair)) for n, pair in enumerate(pairs)]
+    set_rows(table, product=products, job_id=['j', 'j'], job_status=['SUCCEEDED', 'SUCCEEDED'])
+    with moto_s3(tmp_path, ('exists',)) as s3:
+        argv = ['repair', '--table', str(table), '--target', 's3://no-such-bucket/v02', '--n-workers', '1']
+        code, stderr = run_main(campaign.main, [*argv, '--no-processes'], capsys)
+        assert 'Contents' not in s3.client.list_objects_v2(Bucket='exists')
     assert code == 3 and 'Traceback' not in stderr
     frame = read_table(table)
     assert list(frame['repair_status']) == ['failed', 'failed']
-    assert all('cannot write' in reason for reason in frame['repair_reason'])
+    assert all('no-such-bucket' in reason for reason in frame['repair_reason']), list(frame['repair_reason'])
     assert [digest(granule) for granule in granules] == before
 
 

@@ -95,6 +95,12 @@ def plan_row(check: GranuleCheck, metadata: GranuleMetadata | None) -> dict[str,
     }
 
 
+def _same(left: object, right: object) -> bool:
+    if pd.isna(left) or pd.isna(right):
+        return bool(pd.isna(left) and pd.isna(right))
+    return left == right
+
+
 def _carry_over(frame: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     """Keep what earlier steps recorded for granules whose pair has not changed."""
     old = previous.set_index('granule')
@@ -103,7 +109,7 @@ def _carry_over(frame: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
         if granule not in old.index:
             continue
         before = old.loc[granule]
-        if before['reference'] == row['reference'] and before['secondary'] == row['secondary']:
+        if all(_same(before[column], row[column]) for column in ('reference', 'secondary')):
             for column in CARRIED_COLUMNS:
                 if not pd.isna(before[column]):
                     frame.at[index, column] = before[column]

@@ -140,12 +140,13 @@ def plan_tasks(
     tasks, blocked = [], []
     for index, row in wanted.iterrows():
         if pd.isna(row['product']):
-            if row['job_status'] == 'FAILED':
+            job_status = None if pd.isna(row['job_status']) else str(row['job_status'])
+            if job_status == 'FAILED':
                 reason = f'HyP3 job {row["job_id"]} failed; resubmit it (`campaign submit --retry-failed`)'
             elif pd.isna(row['job_id']):
                 reason = 'no product: no HyP3 job was submitted for this pair (`campaign submit`)'
-            elif row['job_status'] != 'SUCCEEDED':
-                reason = f'no product yet: HyP3 job {row["job_id"]} is {row["job_status"]} (`campaign follow`)'
+            elif job_status != 'SUCCEEDED':
+                reason = f'no product yet: HyP3 job {row["job_id"]} is {job_status} (`campaign follow`)'
             else:
                 reason = str(row['repair_reason']) if not pd.isna(row['repair_reason']) else 'no product for the pair'
             frame.loc[index, ['repair_status', 'repair_reason']] = [RepairStatus.FAILED.value, reason]
@@ -226,6 +227,21 @@ def open_client(
     return client, close
 
 
+def prepare_target(target: str | None) -> None:
+    """Create a local target folder before any work.
+
+    Raises:
+        UserFacingError: it cannot be created.
+    """
+    if target is not None and urlparse(target).scheme != 's3':
+        try:
+            Path(target).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserFacingError(
+                f'cannot create the target folder {target} ({error.strerror}); choose another'
+            ) from None
+
+
 def repair_campaign(
     frame: pd.DataFrame,
     *,
@@ -244,6 +260,13 @@ def repair_campaign(
     `save(frame)` is called every few seconds and at the end.
     """
     start = time.monotonic()
+    if target is not None and urlparse(target).scheme != 's3':
+        try:
+            Path(target).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserFacingError(
+                f'cannot create the target folder {target} ({error.strerror}); choose another'
+            ) from None
     tasks, blocked = plan_tasks(frame, target=target, s3_endpoint_url=s3_endpoint_url)
     counts: Counter[str] = Counter({'failed': len(blocked)} if blocked else {})
     failures = [(str(frame.at[index, 'granule']), str(frame.at[index, 'repair_reason'])) for index in blocked]

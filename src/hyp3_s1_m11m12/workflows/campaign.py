@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hyp3_s1_m11m12.campaign import hyp3
 from hyp3_s1_m11m12.campaign.plan import plan_campaign
-from hyp3_s1_m11m12.campaign.repair import DEFAULT_MEMORY_LIMIT, DEFAULT_WORKERS, repair_campaign
+from hyp3_s1_m11m12.campaign.repair import DEFAULT_MEMORY_LIMIT, DEFAULT_WORKERS, prepare_target, repair_campaign
 from hyp3_s1_m11m12.campaign.sources import expand_locations
 from hyp3_s1_m11m12.campaign.table import check_table_path, read_table, write_table
 from hyp3_s1_m11m12.logger import configure_root_logger
@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.step == 'repair':
         from tqdm import tqdm
 
+        prepare_target(None if args.in_place else args.target)
         with tqdm(desc='repair', unit='granule', file=sys.stderr) as bar:
 
             def progress(done: int, total: int) -> None:
