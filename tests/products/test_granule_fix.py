@@ -125,7 +125,11 @@ def synthetic(tmp_path) -> dict[str, Path]:
 
 def _write_matrices(matrices: ConversionMatrices, path: Path) -> Path:
     provenance = Provenance(
-        software_version='test', reference_id='S1A', dt_seconds=12 * 86400.0, engine='t', engine_version='1'
+        software_version='test',
+        reference_id=simulated_granule_pair(12.0).reference_id,
+        dt_seconds=12 * 86400.0,
+        engine='t',
+        engine_version='1',
     )
     return write_conversion_matrices(matrices, path, provenance=provenance, dtype='float32', overwrite=True)
 
@@ -136,6 +140,28 @@ def test_synthetic_fix_gives_an_ok_granule(synthetic, tmp_path):
     assert check_granule(str(output)).status is GranuleStatus.OK
     assert result.dr_to_vr_factor == pytest.approx(DR_365 / 12.0)
     assert_same_except_matrices(synthetic['granule'], output)
+
+
+def test_the_repair_records_the_product_provenance(synthetic, tmp_path):
+    output = tmp_path / 'out.nc'
+    pair = simulated_granule_pair(12.0)
+    fix_granule(synthetic['granule'], synthetic['matrices'], output=output, product_source='s3://b/k.nc', job_id='j-1')
+    with netCDF4.Dataset(output) as dataset:
+        for name in ('M11', 'M12'):
+            attributes = {key: dataset[name].getncattr(key) for key in dataset[name].ncattrs()}
+            assert attributes['m11m12_source_product'] == 's3://b/k.nc'
+            assert attributes['m11m12_source_reference_granule'] == pair.reference_id
+            assert attributes['m11m12_source_hyp3_job_id'] == 'j-1'
+            assert attributes['m11m12_source_dt_seconds'] == 12 * 86400.0
+        assert 'HyP3 job j-1' in dataset.getncattr('history')
+
+
+def test_check_granule_reports_a_conversion_matrices_file(synthetic):
+    with netCDF4.Dataset(synthetic['matrices'], 'a') as dataset:
+        dataset.setncattr('dt_convention', 'true_dt')
+    result = check_granule(str(synthetic['matrices']))
+    assert result.status is GranuleStatus.UNREADABLE
+    assert 'a conversion-matrices file, not a velocity granule (dt_convention true_dt' in result.detail
 
 
 def _shifted(matrices: ConversionMatrices, dx: float, dy: float) -> ConversionMatrices:

@@ -17,6 +17,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     conversion_matrices_from_geogrid,
     write_conversion_matrices,
 )
+from hyp3_s1_m11m12.products.granules.provenance import PROVENANCE_PREFIX
 from tests.support.golden import golden_granule, golden_pair
 
 
@@ -199,7 +200,13 @@ def assert_same_except_matrices(original: Path, fixed: Path) -> None:
             # Values, packing, the factor and the fill's type may change; the rest (and the fill's value) may not.
             changing = ('dr_to_vr_factor', 'scale_factor', 'add_offset', '_FillValue')
             kept = [item for item in _attributes(a[name]) if item[0] not in changing]
-            new = [item for item in _attributes(b[name]) if item[0] not in changing]
+            # The repair adds the product's provenance; nothing else is new.
+            new = [
+                item
+                for item in _attributes(b[name])
+                if item[0] not in changing and not item[0].startswith(PROVENANCE_PREFIX)
+            ]
+            assert f'{PROVENANCE_PREFIX}product' in b[name].ncattrs(), name
             assert _same_attribute_values(kept, new), name
             assert float(a[name].getncattr('_FillValue')) == float(b[name].getncattr('_FillValue')), name
 

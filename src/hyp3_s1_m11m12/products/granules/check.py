@@ -96,6 +96,13 @@ def classify(metadata: GranuleMetadata) -> tuple[GranuleStatus, str, dict[str, f
         return GranuleStatus.NO_M11M12, detail, numbers
 
     date_dt = metadata.date_dt_days
+    if date_dt is None and (metadata.product_dt_convention is not None or metadata.product_dt_days is not None):
+        convention = metadata.product_dt_convention or 'legacy, no dt_convention: the 1-day spoofed dt'
+        detail = (
+            f'a conversion-matrices file, not a velocity granule (dt_convention {convention}, dt_days '
+            f'{metadata.product_dt_days}); give it to fix_granule --conversion-matrices'
+        )
+        return GranuleStatus.UNREADABLE, detail, numbers
     if date_dt is None or date_dt <= 0:
         return GranuleStatus.UNREADABLE, f'img_pair_info has no usable date_dt ({date_dt})', numbers
     expected = expected_dr_to_vr_factor(date_dt)
@@ -192,24 +199,66 @@ class LazyS3Client:
             return self._client
 
 
-def check_granule(
+def inspect_granule(
     location: str, *, s3_client: Callable[[], object] | None = None, read_values: bool = False
-) -> GranuleCheck:
-    """Check one granule; never raises for a bad granule: it is reported as unreadable with the reason."""
+) -> tuple[GranuleCheck, GranuleMetadata | None]:
+    """The verdict on one granule and its metadata (None when unreadable); never raises for a bad granule."""
     client = s3_client if s3_client is not None else LazyS3Client(1)
     stats = ReadStats()
     try:
         metadata = read_granule_metadata(location, s3_client=client, read_values=read_values, stats=stats)
-        return check_metadata(metadata, stats)
+        return check_metadata(metadata, stats), metadata
     except UserFacingError as error:
-        return GranuleCheck(granule=location, status=GranuleStatus.UNREADABLE, detail=str(error))
+        return GranuleCheck(granule=location, status=GranuleStatus.UNREADABLE, detail=str(error)), None
     except Exception as error:  # one broken granule must never stop a run over thousands
         log.debug('unexpected error checking %s', location, exc_info=True)
         detail = f'{type(error).__name__}: {error}'
-        return GranuleCheck(granule=location, status=GranuleStatus.UNREADABLE, detail=detail)
+        return GranuleCheck(granule=location, status=GranuleStatus.UNREADABLE, detail=detail), None
+
+
+def check_granule(
+    location: str, *, s3_client: Callable[[], object] | None = None, read_values: bool = False
+) -> GranuleCheck:
+    """Check one granule; never raises for a bad granule: it is reported as unreadable with the reason."""
+    return inspect_granule(location, s3_client=s3_client, read_values=read_values)[0]
 
 
 ProgressCallback = Callable[[int, int, Counter[GranuleStatus]], None]
+
+
+def inspect_granules(
+    locations: Sequence[str],
+    *,
+    workers: int = DEFAULT_WORKERS,
+    read_values: bool = False,
+    s3_endpoint_url: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[tuple[GranuleCheck, GranuleMetadata | None]]:
+    """`inspect_granule` on many granules concurrently (at most `workers` at a time), in the order of `locations`.
+
+    `progress(done, total, counts)` is called after each granule, from the calling thread.
+    """
+    if workers < 1:
+        raise UserFacingError(f'--workers must be at least 1, not {workers}')
+    s3_client = LazyS3Client(workers, s3_endpoint_url)
+    results: list[tuple[GranuleCheck, GranuleMetadata | None] | None] = [None] * len(locations)
+    counts: Counter[GranuleStatus] = Counter()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='check_granule') as executor:
+        futures = {
+            executor.submit(inspect_granule, location, s3_client=s3_client, read_values=read_values): index
+            for index, location in enumerate(locations)
+        }
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                result = future.result()
+                results[futures[future]] = result
+                counts[result[0].status] += 1
+                if progress is not None:
+                    progress(done, len(locations), counts)
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+    return [result for result in results if result is not None]
 
 
 def check_granules(
@@ -220,28 +269,8 @@ def check_granules(
     s3_endpoint_url: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[GranuleCheck]:
-    """Check granules concurrently (at most `workers` at a time); results are in the order of `locations`.
-
-    `progress(done, total, counts)` is called after each granule, from the calling thread.
-    """
-    if workers < 1:
-        raise UserFacingError(f'--workers must be at least 1, not {workers}')
-    s3_client = LazyS3Client(workers, s3_endpoint_url)
-    results: list[GranuleCheck | None] = [None] * len(locations)
-    counts: Counter[GranuleStatus] = Counter()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='check_granule') as executor:
-        futures = {
-            executor.submit(check_granule, location, s3_client=s3_client, read_values=read_values): index
-            for index, location in enumerate(locations)
-        }
-        try:
-            for done, future in enumerate(as_completed(futures), start=1):
-                result = future.result()
-                results[futures[future]] = result
-                counts[result.status] += 1
-                if progress is not None:
-                    progress(done, len(locations), counts)
-        except BaseException:
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise
-    return [result for result in results if result is not None]
+    """Check granules concurrently (at most `workers` at a time); results are in the order of `locations`."""
+    inspected = inspect_granules(
+        locations, workers=workers, read_values=read_values, s3_endpoint_url=s3_endpoint_url, progress=progress
+    )
+    return [check for check, _ in inspected]

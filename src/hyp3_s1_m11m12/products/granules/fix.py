@@ -29,6 +29,8 @@ from hyp3_s1_m11m12.products.granules.check import (
     FACTOR_RELATIVE_TOLERANCE,
     expected_dr_to_vr_factor,
 )
+from hyp3_s1_m11m12.products.granules.provenance import ProductProvenance, check_product_pair, read_product_provenance
+from hyp3_s1_m11m12.products.granules.rebuild import append_history, rebuild_granule
 from hyp3_s1_m11m12.products.packing import int16_packing, pack_int16
 
 
@@ -55,6 +57,7 @@ class FixResult:
     rescale_factor: float | None
     valid_cells: int
     history: str
+    provenance: ProductProvenance
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class _Granule:
     valid_v: BoolArray
     matrix_dtype: np.dtype
     matrix_fill: dict[str, float | None]
+    reference: str | None  # img_pair_info id_img1 / id_img2
+    secondary: str | None
 
 
 def _check_destination(granule: Path, output: Path | None, in_place: bool, overwrite: bool) -> tuple[Path, Path | None]:
@@ -101,6 +106,11 @@ def _check_destination(granule: Path, output: Path | None, in_place: bool, overw
 
 def _attribute(variable: Any, name: str) -> Any:
     return variable.getncattr(name) if name in variable.ncattrs() else None
+
+
+def _text_attribute(variable: Any, name: str) -> str | None:
+    value = _attribute(variable, name)
+    return None if value is None else str(value)
 
 
 def _number_attribute(path: Path, variable: Any, name: str) -> float | None:
@@ -149,6 +159,8 @@ def _read_granule(path: Path) -> _Granule:
                 valid_v=valid_v,
                 matrix_dtype=np.dtype(variables['M11'].dtype),
                 matrix_fill={name: _attribute(variables[name], '_FillValue') for name in MATRIX_NAMES},
+                reference=_text_attribute(variables['img_pair_info'], 'id_img1'),
+                secondary=_text_attribute(variables['img_pair_info'], 'id_img2'),
             )
     except OSError as error:
         raise ProductError(
@@ -276,11 +288,15 @@ class _Replacement:
 
 
 def _replacements(
-    new_values: dict[str, FloatArray], dtype: np.dtype, fills: dict[str, float | None], factor: float
+    new_values: dict[str, FloatArray],
+    dtype: np.dtype,
+    fills: dict[str, float | None],
+    factor: float,
+    provenance: dict[str, Any],
 ) -> dict[str, _Replacement]:
     replacements = {}
     for name, values in new_values.items():
-        attributes: dict[str, Any] = {'dr_to_vr_factor': np.float64(factor)}
+        attributes: dict[str, Any] = {'dr_to_vr_factor': np.float64(factor), **provenance}
         fill = fills[name]
         if dtype.kind in 'iu':
             fill = NODATA_OUT if fill is None or not float(fill).is_integer() else fill
@@ -294,11 +310,6 @@ def _replacements(
     return replacements
 
 
-def _append_history(dataset: netCDF4.Dataset, line: str) -> None:
-    previous = dataset.getncattr('history') if 'history' in dataset.ncattrs() else None
-    dataset.setncattr('history', line if not previous else f'{previous}\n{line}')
-
-
 def _update_in_place(path: Path, replacements: dict[str, _Replacement], history: str) -> None:
     with netCDF4.Dataset(path, 'r+') as dataset:
         for name, replacement in replacements.items():
@@ -310,71 +321,7 @@ def _update_in_place(path: Path, replacements: dict[str, _Replacement], history:
                         variable.delncattr(packing_attribute)
             variable.setncatts(replacement.attributes)
             variable[:] = replacement.raw
-        _append_history(dataset, history)
-
-
-def _creation_options(variable: netCDF4.Variable) -> dict[str, Any]:
-    filters = variable.filters()
-    options: dict[str, Any] = {'endian': variable.endian()}
-    if filters.get('zlib'):
-        options.update(zlib=True, complevel=filters.get('complevel', 4))
-    if filters.get('shuffle'):
-        options['shuffle'] = True
-    if filters.get('fletcher32'):
-        options['fletcher32'] = True
-    chunking = variable.chunking()
-    if chunking == 'contiguous':
-        if variable.dimensions:
-            options['contiguous'] = True
-    elif chunking is not None:
-        options['chunksizes'] = tuple(chunking)
-    return options
-
-
-def _copy_scalar(variable: netCDF4.Variable, created: netCDF4.Variable) -> None:
-    # The string scalars `mapping` and `img_pair_info` carry only attributes; an unwritten one reads as ''.
-    value = variable.getValue()
-    if variable.dtype is str:
-        if value:
-            created[0] = value
-        return
-    created.assignValue(value)
-
-
-def _rebuild(source: Path, target: Path, replacements: dict[str, _Replacement], history: str) -> None:
-    """Copy `source` to `target` variable by variable, storing M11/M12 with another data type."""
-    with netCDF4.Dataset(source, 'r') as original, netCDF4.Dataset(target, 'w', format=original.data_model) as copy:
-        if original.groups:
-            raise ProductError(
-                f'{source} has groups, which changing the M11/M12 data type cannot copy; omit --m11m12-dtype'
-            )
-        original.set_auto_maskandscale(False)
-        copy.setncatts({name: original.getncattr(name) for name in original.ncattrs()})
-        for name, dimension in original.dimensions.items():
-            copy.createDimension(name, None if dimension.isunlimited() else len(dimension))
-        for name, variable in original.variables.items():
-            replacement = replacements.get(name)
-            fill = _attribute(variable, '_FillValue')
-            datatype = str if variable.dtype is str else variable.datatype
-            if replacement is not None:
-                datatype, fill = replacement.dtype, replacement.fill
-            created = copy.createVariable(
-                name, datatype, variable.dimensions, fill_value=fill, **_creation_options(variable)
-            )
-            created.set_auto_maskandscale(False)
-            attributes = {key: variable.getncattr(key) for key in variable.ncattrs() if key != '_FillValue'}
-            if replacement is not None:
-                for packing_attribute in ('scale_factor', 'add_offset'):
-                    attributes.pop(packing_attribute, None)
-                attributes.update(replacement.attributes)
-            created.setncatts(attributes)
-            if replacement is not None:
-                created[:] = replacement.raw
-            elif variable.dimensions:
-                created[:] = variable[:]
-            else:
-                _copy_scalar(variable, created)
-        _append_history(copy, history)
+        append_history(dataset, history)
 
 
 def _commit(temporary: Path, destination: Path, backup: Path | None) -> None:
@@ -408,6 +355,8 @@ def fix_granule(
     rescale_spoofed: bool = False,
     m11m12_dtype: str | None = None,
     overwrite: bool = False,
+    product_source: str | None = None,
+    job_id: str | None = None,
 ) -> FixResult:
     """Write `granule` with M11/M12 and dr_to_vr_factor taken from `conversion_matrices`, to `output` or in place.
 
@@ -416,7 +365,9 @@ def fix_granule(
     1-day spoofed s1_correction: M11/M12 are multiplied by the granule's date_dt and dr_to_vr_factor divided by it.
     The new file is written under a temporary name in the destination folder and renamed once complete; in place,
     the original is kept as `<granule>.bak` (a hard link) before the rename. The granule is never modified otherwise;
-    an existing `output` is replaced only with `overwrite`.
+    an existing `output` is replaced only with `overwrite`. The product must be for the granule's pair (its
+    reference_granule/secondary_granule/dt against img_pair_info id_img1/id_img2/date_dt); its provenance
+    (`product_source`, default its file name, and the HyP3 `job_id` that made it) is written on M11/M12.
 
     Raises:
         ProductError: see the checks above; nothing is written then.
@@ -428,6 +379,15 @@ def fix_granule(
     names = (granule.name, conversion_matrices.name)
 
     target = _read_granule(granule)
+    provenance = read_product_provenance(conversion_matrices, source=product_source, job_id=job_id)
+    check_product_pair(
+        provenance,
+        granule=granule.name,
+        reference=target.reference,
+        secondary=target.secondary,
+        date_dt_days=target.date_dt_days,
+        rescale_spoofed=rescale_spoofed,
+    )
     matrices = read_conversion_matrices(conversion_matrices)
     factor, rescale = _matrix_scaling(matrices, target.date_dt_days, rescale_spoofed, names)
     rows, columns = granule_window(target, matrices, names)
@@ -447,12 +407,12 @@ def fix_granule(
         )
 
     dtype = np.dtype(m11m12_dtype) if m11m12_dtype is not None else target.matrix_dtype
-    replacements = _replacements(new_values, dtype, target.matrix_fill, factor)
+    replacements = _replacements(new_values, dtype, target.matrix_fill, factor, provenance.attributes())
 
     created = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     rescaled = f', rescaled from the 1-day spoofed dt by x {rescale:.10g} (img_pair_info.date_dt)' if rescale else ''
     history = (
-        f'{created}: M11/M12 replaced by hyp3_s1_m11m12 {__version__} fix_granule from {conversion_matrices.name} '
+        f'{created}: M11/M12 replaced by hyp3_s1_m11m12 {__version__} fix_granule from {provenance.describe()} '
         f'(dt = {target.date_dt_days:.10g} days, dr_to_vr_factor = {factor:.15g}{rescaled}); nodata where v is '
         'invalid'
     )
@@ -463,7 +423,7 @@ def fix_granule(
             shutil.copyfile(granule, temporary)
             _update_in_place(temporary, replacements, history)
         else:
-            _rebuild(granule, temporary, replacements, history)
+            rebuild_granule(granule, temporary, replacements, history)
         _commit(temporary, destination, backup)
     except (OSError, RuntimeError) as error:
         raise ProductError(
@@ -481,4 +441,5 @@ def fix_granule(
         rescale_factor=rescale,
         valid_cells=valid_cells,
         history=history,
+        provenance=provenance,
     )

@@ -21,6 +21,7 @@ from hyp3_s1_m11m12.products.granules.remote import ReadStats, byte_source, is_r
 IMG_PAIR_INFO = 'img_pair_info'
 MAPPING = 'mapping'
 MATRIX_NAMES = ('M11', 'M12')
+SOURCE_PRODUCT_ATTRIBUTE = 'm11m12_source_product'
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class MatrixAttributes:
     scale_factor: float | None
     add_offset: float | None
     fill_value: float | None
+    # The conversion-matrices product a repair took M11/M12 from (fix_granule's provenance), if any.
+    source_product: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class GranuleMetadata:
     grid: GranuleGrid | None
     # Median of |(M11, M12)| over valid cells; only when the values were read.
     matrix_magnitude: float | None = None
+    # The scene names of the pair (img_pair_info id_img1/id_img2) and the reference's absolute orbit.
+    id_img1: str | None = None
+    id_img2: str | None = None
+    absolute_orbit_img1: int | None = None
+    # Set on conversion-matrices files (not granules): their `dt_convention` and `dt_days` global attributes.
+    product_dt_convention: str | None = None
+    product_dt_days: float | None = None
 
     @property
     def is_sentinel1(self) -> bool:
@@ -102,6 +112,12 @@ def _float(attributes: Any, name: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _integer(attributes: Any, name: str) -> int | None:
+    # autoRIFT writes the orbit number as a zero-padded string.
+    number = _float(attributes, name)
+    return None if number is None or not number.is_integer() else int(number)
+
+
 def _text(attributes: Any, name: str) -> str | None:
     value = _value(attributes, name)
     return None if value is None else str(value)
@@ -115,6 +131,7 @@ def _matrix_attributes(dataset: h5py.Dataset) -> MatrixAttributes:
         scale_factor=_float(attributes, 'scale_factor'),
         add_offset=_float(attributes, 'add_offset'),
         fill_value=_float(attributes, '_FillValue'),
+        source_product=_text(attributes, SOURCE_PRODUCT_ATTRIBUTE),
     )
 
 
@@ -180,6 +197,11 @@ def extract_metadata(h5file: h5py.File, location: str, read_values: bool = False
         m12=matrices.get('M12'),
         grid=_grid(h5file),
         matrix_magnitude=magnitude,
+        id_img1=_text(pair, 'id_img1'),
+        id_img2=_text(pair, 'id_img2'),
+        absolute_orbit_img1=_integer(pair, 'absolute_orbit_number_img1'),
+        product_dt_convention=_text(h5file.attrs, 'dt_convention'),
+        product_dt_days=_float(h5file.attrs, 'dt_days'),
     )
 
 

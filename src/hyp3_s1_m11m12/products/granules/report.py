@@ -54,6 +54,16 @@ def check_report_path(output: Path) -> None:
         raise ProductError(f'cannot write the report {output}: {parent} is not an existing folder')
     if output.is_dir():
         raise ProductError(f'cannot write the report {output}: it is a folder')
+    # Try it: permission bits say nothing about read-only mounts, and root ignores them.
+    probe = parent / f'.{output.name}.{uuid.uuid4().hex}.probe'
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as error:
+        raise ProductError(
+            f'cannot write the report {output}: the folder {parent} is not writable ({error.strerror}); '
+            'choose another --output'
+        ) from None
+    probe.unlink(missing_ok=True)
 
 
 def _row(check: GranuleCheck) -> dict[str, Any]:
