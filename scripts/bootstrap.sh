@@ -46,18 +46,19 @@ stamp="$venv/.bootstrap-stamp"
 wanted="gdal=$gdal_version $(sha256sum "$repo_root/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     pip_install --upgrade pip 'setuptools>=77' wheel 'setuptools_scm[toml]>=6.2'
-    numpy_pin='numpy'
+    # numpy_pins: numpy, and what must follow it (pyarrow >= 21 refuses to import under numpy 1.x).
+    numpy_pins=('numpy')
     if [ "$(printf '%s\n' "$gdal_version" 3.9.0 | sort -V | head -n1)" != 3.9.0 ]; then
-        numpy_pin='numpy<2'
+        numpy_pins=('numpy<2' 'pyarrow<21')
     fi
-    pip_install "$numpy_pin"
+    pip_install "${numpy_pins[@]}"
     if ! "$venv/bin/python" -c "from osgeo import gdal_array; import sys; sys.exit(gdal_array.__name__ is None)" \
         >/dev/null 2>&1 || [ "$("$venv/bin/python" -c 'from osgeo import gdal; print(gdal.__version__)')" != "$gdal_version" ]; then
         say "building the GDAL $gdal_version Python bindings (a few minutes)"
         pip_install --no-build-isolation --no-cache-dir "gdal[numpy]==$gdal_version"
     fi
     say "installing hyp3_s1_m11m12 with its development extras"
-    pip_install "$numpy_pin" -e "$repo_root[develop]"
+    pip_install "${numpy_pins[@]}" -e "$repo_root[develop]"
     echo "$wanted" > "$stamp"
 else
     say "up to date ($venv)"
