@@ -84,7 +84,7 @@ def test_command_options_exist_in_the_workflow_parser(job: dict[str, Any]) -> No
 
     args = parser.parse_args(workflow_arguments(job))
     assert args.reference == job['parameters']['reference']['api_schema']['example'][0]
-    assert args.secondary == job['parameters']['secondary']['api_schema']['example'][0]
+    assert args.secondary == [job['parameters']['secondary']['api_schema']['example'][0]]  # --secondary repeats
     assert args.buffer == 0
     assert args.parameter_file == constants.DEFAULT_PARAMETER_FILE
     assert args.bucket == 'hyp3-content-bucket'

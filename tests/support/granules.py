@@ -5,6 +5,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     conversion_matrices_from_geogrid,
     write_conversion_matrices,
 )
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from tests.support.golden import golden_granule, golden_pair
 
 
@@ -44,8 +46,7 @@ def build_case(case_dir: Path, folder: Path) -> CaseFiles:
         dt_seconds = pair.dt_seconds if run == 'true_dt' else 86400.0
         provenance = Provenance(
             software_version='test',
-            reference_id=pair.reference_id,
-            dt_seconds=dt_seconds,
+            repeat_time=RepeatTime(dt_seconds, pair.reference_id, datetime(2021, 1, 1), datetime(2021, 1, 1)),
             engine='golden',
             engine_version='autoRIFT 1.6.0',
         )

@@ -35,12 +35,14 @@ class GeogridTiff:
         geotransform: tuple[float, ...],
         wkt: str,
         nodata: float,
+        options: tuple[str, ...] = (),
     ) -> None:
+        """`options` are GDAL GTiff creation options (none: geogrid.cpp's bytes; e.g. COMPRESS=DEFLATE)."""
         self.path = path
         self.dtype = np.dtype(dtype)
         try:
             driver = gdal.GetDriverByName('GTiff')
-            self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype])
+            self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype], options=list(options))
             self.dataset.SetGeoTransform(list(geotransform))
             self.dataset.SetProjection(wkt)
             for index in range(1, bands + 1):
