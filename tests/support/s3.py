@@ -66,7 +66,7 @@ class RefusingProxy:
 
             def _body(self) -> bytes:
                 if self.headers.get('Transfer-Encoding', '').lower() == 'chunked':
-                    chunks = []
+                    chunks: list[bytes] = []
                     while True:
                         size = int(self.rfile.readline().split(b';')[0], 16)
                         if size == 0:

@@ -718,3 +718,33 @@ def test_compressed_geotiffs_hold_the_same_values(inputs: Inputs, products: Corr
             assert band.ReadAsArray().tobytes() == other.ReadAsArray().tobytes()
         del ours, theirs
     assert netcdf_content(plain.netcdf)['variables'] == netcdf_content(products.netcdf)['variables']
+
+
+def test_matrices_come_from_geogrids_arrays_not_the_files(
+    inputs: Inputs, products: CorrectionProducts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the project's engine nothing is read back: the workflow fails if it tries, and the in-memory result
+    equals the one read from the GeoTIFFs."""
+    from hyp3_s1_m11m12.products import correction
+    from hyp3_s1_m11m12.products.matrices import conversion_matrices_from_bands, read_geogrid_bands
+
+    def no_reading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError('the GeoTIFFs were read back')
+
+    monkeypatch.setattr(correction, 'read_geogrid_bands', no_reading)
+    in_memory = s1_correction_fixed(
+        inputs.pair.reference,
+        secondary=inputs.pair.secondary,
+        orbit='annotation',
+        engine='numpy',
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path,
+    )
+    monkeypatch.undo()
+    names = {name: path.name for name, path in zip(constants.GEOGRID_OUTPUT_NAMES, in_memory.geotiffs, strict=True)}
+    from_files = conversion_matrices_from_bands(read_geogrid_bands(tmp_path, names))
+    written = read_matrices(in_memory.netcdf)
+    for name in ('M11', 'M12'):
+        expected = getattr(from_files, name).astype(np.float32).astype(np.float64)
+        np.testing.assert_array_equal(written[name], expected)
+    assert written['factor'] == from_files.dr_to_vr_factor

@@ -8,11 +8,13 @@ files are written, so the products are made without reading the GeoTIFFs back.
 
 import dataclasses
 import logging
+import sys
+import traceback
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +22,7 @@ from osgeo import gdal
 
 import hyp3_s1_m11m12
 from hyp3_s1_m11m12 import constants
-from hyp3_s1_m11m12.errors import GeogridInputError
+from hyp3_s1_m11m12.errors import GeogridInputError, OutputError
 from hyp3_s1_m11m12.geogrid import autorift_engine
 from hyp3_s1_m11m12.geogrid.spec import load_spec
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
@@ -159,9 +161,19 @@ def _run_project_engine(
                 for name, array in kept.items():
                     rows = outputs[name].shape[-2]
                     array[:, first_row : first_row + rows] = outputs[name][: array.shape[0]]
-        finally:
-            for tiff in tiffs.values():
-                tiff.close()
+        except BaseException as error:
+            # The failed write's frames hold a band, which keeps its dataset open past our close otherwise.
+            for failed in (error, error.__context__):
+                if failed is not None:
+                    traceback.clear_frames(failed.__traceback__)
+            _close_quietly(tiffs.values())
+            raise
+        failure = _close_quietly(tiffs.values())
+        if failure is not None:
+            raise OutputError(
+                f'cannot finish writing the Geogrid GeoTIFFs in {output_dir} ({failure}); check free space (no space '
+                'left on the device?) and rerun'
+            )
     finally:
         opened.close()
     result = GeogridResult(
@@ -187,6 +199,34 @@ def _run_project_engine(
         nodata=float(settings.nodata_out),
         bands=kept,
     )
+
+
+def _close_quietly(tiffs: Iterable[Any]) -> str | None:
+    """Close GeoTIFFs (GDAL writes the last blocks and the directory then); the first error, or None.
+
+    With GDAL's exceptions on, a close that fails (a full disk) raises inside the dataset's destructor, which Python
+    can only report through sys.unraisablehook ("Exception ignored ..."); it is collected here instead, so that the
+    run fails with one line. (GDAL 3.6 has no Dataset.Close() and refuses DontUseExceptions() here.)
+    """
+    failures: list[str] = []
+
+    def collect(unraisable: Any) -> None:
+        failures.append(str(unraisable.exc_value))
+
+    previous = sys.unraisablehook
+    sys.unraisablehook = collect
+    try:
+        for tiff in tiffs:
+            if tiff.dataset is None:
+                continue
+            try:
+                tiff.dataset.FlushCache()
+            except RuntimeError as error:
+                failures.append(str(error))
+            tiff.dataset = None  # the last reference: GDALClose runs now, in the destructor
+    finally:
+        sys.unraisablehook = previous
+    return failures[0] if failures else None
 
 
 def _compress(path: Path, target: Path, compression: str) -> None:

@@ -24,7 +24,8 @@ INTERRUPTED_EXIT_CODE = 130
 
 
 def _program() -> str:
-    return sys.argv[0].rsplit('/', 1)[-1] if sys.argv else 'hyp3_s1_m11m12'
+    # 'python -m ...workflows.s1_correction_fixed' runs it as s1_correction_fixed.py: the same program.
+    return sys.argv[0].rsplit('/', 1)[-1].removesuffix('.py') if sys.argv else 'hyp3_s1_m11m12'
 
 
 def _one_line(text: str) -> str:

@@ -233,3 +233,7 @@ def main() -> None:
         # GeoTIFFs and quick-looks of every pair first, the NetCDFs last.
         files = [path for product in products for path in product.files if path != product.netcdf]
         upload_products([*files, *(product.netcdf for product in products)], args.bucket, args.bucket_prefix)
+
+
+if __name__ == '__main__':
+    main()
