@@ -74,7 +74,8 @@ def product_names(stem: str) -> list[str]:
 
 def check_choices(engine: str, m11m12_dtype: str, geotiff_compression: str) -> None:
     """Fail on a bad engine, dtype or compression before any metadata is read or Geogrid runs."""
-    resolve_engine(engine) if engine != 'auto' else None
+    if engine != 'auto':  # 'auto' is resolved when Geogrid runs (it may probe for autoRIFT)
+        resolve_engine(engine)
     if m11m12_dtype not in MATRIX_DTYPES:
         raise ProductError(f'unknown M11/M12 data type {m11m12_dtype!r}; choose one of {", ".join(MATRIX_DTYPES)}')
     if geotiff_compression not in GEOTIFF_COMPRESSIONS:

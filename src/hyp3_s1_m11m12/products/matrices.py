@@ -8,7 +8,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +15,7 @@ from osgeo import gdal
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.geogrid.stage import MATRIX_INPUT_BANDS  # the one table of the bands M11/M12 use
 from hyp3_s1_m11m12.products.mapping import spatial_reference
 
 
@@ -92,7 +92,6 @@ LOCATION = 'window_location.tif'
 OFF2VEL_X = 'window_rdr_off2vel_x_vec.tif'
 OFF2VEL_Y = 'window_rdr_off2vel_y_vec.tif'
 SCALE_FACTOR = 'window_scale_factor.tif'
-MATRIX_INPUT_BANDS: Final = {LOCATION: 1, OFF2VEL_X: 3, OFF2VEL_Y: 2, SCALE_FACTOR: 1}
 
 
 @dataclass(frozen=True, eq=False)
