@@ -10,12 +10,14 @@ Usage: python benchmarks/campaign_repair_benchmark.py [--granules 1000] [--cells
 import argparse
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from hyp3_s1_m11m12.campaign.plan import plan_campaign
 from hyp3_s1_m11m12.campaign.repair import repair_campaign
 from hyp3_s1_m11m12.campaign.table import write_table
 from hyp3_s1_m11m12.products.conversion_matrices import Provenance, write_conversion_matrices
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.granule import (
     granule_name,
     simulated_granule_pair,
@@ -42,9 +44,13 @@ def main() -> None:
             granule = write_synthetic_granule(work / 'granules' / granule_name(pair, 240.0, 80.0), spoofed, pair)
             provenance = Provenance(
                 software_version='bench',
-                reference_id=pair.reference_id,
-                secondary_id=pair.secondary_id,
-                dt_seconds=pair.dt_seconds,
+                repeat_time=RepeatTime(
+                    pair.dt_seconds,
+                    pair.reference_id,
+                    pair.reference_start,
+                    pair.reference_start + timedelta(seconds=pair.dt_seconds),
+                    pair.secondary_id,
+                ),
                 engine='numpy',
                 engine_version='bench',
             )

@@ -13,6 +13,10 @@ SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY
 
 # The repeat time hyp3-autorift's s1_correction spoofed (secondary = reference + 1 day).
 SPOOFED_DT_SECONDS = SECONDS_PER_DAY
+# The longest repeat time accepted by default (Sentinel-1 pairs used for velocities are days to months apart;
+# 4 years leaves room for long-baseline studies), and the environment variable that changes it, in days.
+DEFAULT_MAX_DT_DAYS = 4 * DAYS_PER_YEAR
+MAX_DT_DAYS_ENV = 'HYP3_S1_M11M12_MAX_DT_DAYS'
 
 NODATA_OUT = -32767
 CHIP_SIZE_X0_M = 240.0
@@ -45,3 +49,6 @@ GEOGRID_OUTPUT_NAMES = (
 # Slant-range pixel size of Sentinel-1 IW SLCs (c / 2 / 64.345238 MHz range sampling rate): the dr of
 # dr_to_vr_factor = dr x 365 / dt_days in every IW velocity granule.
 S1_IW_RANGE_PIXEL_SIZE_M = 2.329562114715323
+
+# The autoRIFT radar Geogrid version whose algorithm the project's own engine reproduces bit for bit.
+AUTORIFT_ALGORITHM_VERSION = '1.6.0'

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.logger import configure_root_logger
+from hyp3_s1_m11m12.products.conversion_matrices import DEFAULT_MATRIX_DTYPE
 from hyp3_s1_m11m12.simulate.acquisition import footprint_latlon, simulated_scene_pair
 from hyp3_s1_m11m12.simulate.parameters import write_synthetic_parameter_file
 from hyp3_s1_m11m12.workflows.cli import exit_on_user_error
@@ -38,7 +39,7 @@ def run_demo(
     *,
     spacing_m: float = DEMO_GRID_SPACING_M,
     fraction: float = DEMO_GRID_FRACTION,
-    m11m12_dtype: str = 'int16',
+    m11m12_dtype: str = DEFAULT_MATRIX_DTYPE,
 ) -> CorrectionProducts:
     """Generate the inputs in `output_dir`/inputs and run s1_correction_fixed into `output_dir` (replacing a
     previous demo run)."""
@@ -73,7 +74,7 @@ def run_demo(
         '--overwrite',
     ]
     log.info('Running: %s', shlex.join(command))
-    return s1_correction_fixed(
+    (products,) = s1_correction_fixed(
         pair.reference,
         secondary=pair.secondary,
         orbit='annotation',
@@ -83,6 +84,7 @@ def run_demo(
         output_dir=output_dir,
         overwrite=True,
     )
+    return products
 
 
 def summary(products: CorrectionProducts, seconds: float) -> str:

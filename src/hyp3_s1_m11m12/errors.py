@@ -27,3 +27,15 @@ class GeogridInputError(UserFacingError, ValueError):
 
 class ProductError(UserFacingError):
     """A product (GeoTIFF, NetCDF, granule) that cannot be read, written or aligned."""
+
+
+class OutputError(ProductError):
+    """An output folder or file that cannot be used: missing, not writable, full, locked by another run."""
+
+
+class UploadError(ProductError):
+    """Products that could not be uploaded; the message says exactly what is left in the bucket."""
+
+
+class TimingError(GeogridInputError):
+    """A repeat time dt outside what a Sentinel-1 pair can have (> 0 and at most the configured maximum)."""

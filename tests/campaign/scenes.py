@@ -31,7 +31,7 @@ class Scenes:
 
 
 def _run(reference: Path, parameter_file: Path, output_dir: Path, **timing: Any) -> Path:
-    products = s1_correction_fixed(
+    (products,) = s1_correction_fixed(
         reference,
         orbit='annotation',
         engine='numpy',

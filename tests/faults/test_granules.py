@@ -4,6 +4,7 @@ that nothing is left behind and that no original is modified."""
 import hashlib
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import netCDF4
@@ -11,6 +12,7 @@ import pytest
 
 from hyp3_s1_m11m12.campaign.table import read_table, write_table
 from hyp3_s1_m11m12.products.conversion_matrices import Provenance, write_conversion_matrices
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.granule import (
     GranulePair,
     granule_name,
@@ -58,9 +60,13 @@ def product(
     dt = pair.date_dt_days if dt_days is None else dt_days
     provenance = Provenance(
         software_version='test',
-        reference_id=pair.reference_id,
-        secondary_id=pair.secondary_id,
-        dt_seconds=dt * 86400.0,
+        repeat_time=RepeatTime(
+            dt * 86400.0,
+            pair.reference_id,
+            pair.reference_start,
+            pair.reference_start + timedelta(seconds=dt * 86400.0),
+            pair.secondary_id,
+        ),
         engine='numpy',
         engine_version='test',
     )

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from hyp3_s1_m11m12 import constants
-from hyp3_s1_m11m12.errors import GeogridInputError
+from hyp3_s1_m11m12.errors import GeogridInputError, OutputError
 from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child, stage
+from hyp3_s1_m11m12.geogrid.spec import load_spec
 from hyp3_s1_m11m12.geogrid.stage import geogrid_from_spec, resolve_engine, run_geogrid
 from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters
 from hyp3_s1_m11m12.geometry.orbit import Orbit, StateVector
@@ -91,7 +92,8 @@ class FakeEngine:
 def use_engine(monkeypatch):
     def install(engine: FakeEngine) -> FakeEngine:
         monkeypatch.setattr(stage, 'engine_function', lambda name: engine)
-        monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(False))
+        # The stand-in plays autoRIFT's file-writing engine, so it is what detection finds.
+        monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(True))
         return engine
 
     return install
@@ -136,21 +138,83 @@ def test_engines_resolve_to_their_run_functions():
     assert stage.engine_function('autorift') is autorift_engine.run_autorift_geogrid
 
 
-def test_outputs_are_published_and_the_workspace_removed(use_engine, tmp_path):
-    engine = use_engine(FakeEngine())
-    output_dir = tmp_path / 'new' / 'folder'
-    result = run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, output_dir, engine='numpy')
+def test_the_engine_vocabulary_is_one_literal(monkeypatch):
+    monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(True))
+    assert stage.ENGINES == ('auto', 'numpy', 'autorift', 'both')
+    assert stage.GEOTIFF_COMPRESSIONS == ('deflate', 'zstd', 'none')
+    assert resolve_engine('both') == 'both'
 
-    assert leftovers(output_dir) == sorted(constants.GEOGRID_OUTPUT_NAMES)
-    assert result.output_dir == output_dir.resolve()
-    assert result.outputs == {name: output_dir.resolve() / name for name in constants.GEOGRID_OUTPUT_NAMES}
-    assert (output_dir / 'window_location.tif').read_text() == 'new window_location.tif'
-    ((dt, workspace),) = engine.calls
-    assert dt == DT_SECONDS
-    # the engine wrote into a temporary folder inside the output folder, which is gone
-    assert workspace.parent == output_dir.resolve()
-    assert workspace.name.startswith(stage.TEMPORARY_PREFIX)
-    assert not workspace.exists()
+
+def test_a_file_engine_writes_into_the_folder_it_is_given(use_engine, tmp_path):
+    engine = use_engine(FakeEngine())
+    run = run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='autorift')
+    # No staging of its own: the caller (staging.staged_directory) stages and publishes.
+    ((dt, folder),) = engine.calls
+    assert (dt, folder) == (DT_SECONDS, tmp_path)
+    assert leftovers(tmp_path) == sorted(constants.GEOGRID_OUTPUT_NAMES)
+    assert run.bands is None  # the workflow reads these files back
+    assert run.result.outputs == {name: tmp_path / name for name in constants.GEOGRID_OUTPUT_NAMES}
+
+
+def test_a_prefixed_file_engine_run_is_renamed_from_the_work_folder(use_engine, tmp_path):
+    engine = use_engine(FakeEngine())
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'work').mkdir()
+    run = run_geogrid(
+        synthetic_radar(),
+        DT_SECONDS,
+        RASTERS,
+        tmp_path / 'out',
+        engine='autorift',
+        prefix='A_X_B_',
+        work_dir=tmp_path / 'work',
+    )
+    assert engine.calls[0][1] == tmp_path / 'work'
+    assert leftovers(tmp_path / 'out') == sorted(f'A_X_B_{name}' for name in constants.GEOGRID_OUTPUT_NAMES)
+    assert leftovers(tmp_path / 'work') == []
+    assert run.result.outputs['window_offset.tif'] == tmp_path / 'out' / 'A_X_B_window_offset.tif'
+    with pytest.raises(ValueError, match='work_dir'):
+        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path / 'out', engine='autorift', prefix='C_')
+
+
+def test_geogrid_for_repeat_times_runs_each_dt_with_its_prefix(use_engine, tmp_path):
+    engine = use_engine(FakeEngine(names=('window_location.tif',)))
+    runs = stage.geogrid_for_repeat_times(
+        synthetic_radar(),
+        [DT_SECONDS, 2 * DT_SECONDS],
+        RASTERS,
+        tmp_path,
+        ['a_', 'b_'],
+        engine='autorift',
+        work_dir=tmp_path,
+    )
+    assert [dt for dt, _ in engine.calls] == [DT_SECONDS, 2 * DT_SECONDS]
+    assert [run.result.outputs['window_location.tif'].name for run in runs] == [
+        'a_window_location.tif',
+        'b_window_location.tif',
+    ]
+    with pytest.raises(ValueError, match='one file-name prefix per repeat time'):
+        stage.geogrid_for_repeat_times(synthetic_radar(), [DT_SECONDS], RASTERS, tmp_path, [], engine='autorift')
+
+
+def test_unknown_compression_and_unavailable_engine_fail_before_any_work(use_engine, tmp_path):
+    engine = use_engine(FakeEngine())
+    with pytest.raises(GeogridInputError, match="unknown GeoTIFF compression 'lzw'"):
+        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='autorift', compression='lzw')
+    assert engine.calls == []
+
+
+def test_compression_options_use_the_predictor_of_the_data_type():
+    import numpy as np
+
+    assert stage.geotiff_options('none', np.float64, 8) == ()
+    assert stage.geotiff_options('deflate', np.int32, 8) == (
+        'COMPRESS=DEFLATE',
+        'ZLEVEL=6',
+        'PREDICTOR=2',
+        'BLOCKYSIZE=8',
+    )
+    assert 'PREDICTOR=3' in stage.geotiff_options('zstd', np.float64, None)
 
 
 @pytest.mark.parametrize(
@@ -158,84 +222,62 @@ def test_outputs_are_published_and_the_workspace_removed(use_engine, tmp_path):
     [GeogridInputError('node time outside the orbit'), RuntimeError('a bug'), KeyboardInterrupt()],
     ids=['input-error', 'bug', 'interrupt'],
 )
-def test_an_engine_failing_half_way_leaves_nothing(use_engine, tmp_path, error):
+def test_a_spec_run_failing_half_way_leaves_nothing(use_engine, tmp_path, error):
+    spec = write_spec(tmp_path)
     use_engine(FakeEngine(fail_after=4, error=error))
     with pytest.raises(type(error)):
-        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='numpy')
-    assert leftovers(tmp_path) == []
+        geogrid_from_spec(spec, tmp_path / 'out', engine='autorift')
+    assert not (tmp_path / 'out').exists()
+    (tmp_path / 'kept').mkdir()
+    (tmp_path / 'kept' / 'window_location.tif').write_text('old')
+    with pytest.raises(type(error)):
+        geogrid_from_spec(spec, tmp_path / 'kept', engine='autorift', overwrite=True)
+    assert leftovers(tmp_path / 'kept') == ['window_location.tif']
+    assert (tmp_path / 'kept' / 'window_location.tif').read_text() == 'old'
 
 
-def test_a_failed_run_removes_the_output_dir_it_created(use_engine, tmp_path):
-    use_engine(FakeEngine(fail_after=1))
-    with pytest.raises(GeogridInputError):
-        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path / 'new', engine='numpy')
-    assert leftovers(tmp_path) == []
-
-
-def test_a_failed_run_keeps_the_previous_outputs(use_engine, tmp_path):
-    (tmp_path / 'window_location.tif').write_text('old')
-    use_engine(FakeEngine(fail_after=2))
-    with pytest.raises(GeogridInputError, match='engine rejected the input'):
-        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='numpy', overwrite=True)
-    assert leftovers(tmp_path) == ['window_location.tif']
-    assert (tmp_path / 'window_location.tif').read_text() == 'old'
-
-
-def test_existing_outputs_without_overwrite_are_an_error(use_engine, tmp_path):
+def test_spec_outputs_present_without_overwrite_are_an_error(use_engine, tmp_path):
+    spec = write_spec(tmp_path)
     engine = use_engine(FakeEngine())
-    (tmp_path / 'window_offset.tif').write_text('old')
-    (tmp_path / 'window_location.tif').write_text('old')
-    with pytest.raises(GeogridInputError, match=r'window_location.tif, window_offset.tif.*--overwrite'):
-        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='numpy')
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 'window_offset.tif').write_text('old')
+    with pytest.raises(OutputError, match=r'window_offset.tif.*--overwrite'):
+        geogrid_from_spec(spec, tmp_path / 'out', engine='autorift')
     assert engine.calls == []
-    assert (tmp_path / 'window_location.tif').read_text() == 'old'
+    assert (tmp_path / 'out' / 'window_offset.tif').read_text() == 'old'
 
 
-def test_overwrite_replaces_outputs_and_removes_stale_ones(use_engine, tmp_path):
+def test_spec_overwrite_replaces_outputs_and_removes_stale_ones(use_engine, tmp_path):
+    spec = write_spec(tmp_path)
     use_engine(FakeEngine(names=('window_location.tif', 'window_chip_size_min.tif')))
-    (tmp_path / 'window_location.tif').write_text('old')
-    (tmp_path / 'window_offset.tif').write_text('old, from a run with a velocity raster')
-    (tmp_path / 'unrelated.txt').write_text('keep me')
-    result = run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='numpy', overwrite=True)
-    assert leftovers(tmp_path) == ['unrelated.txt', 'window_chip_size_min.tif', 'window_location.tif']
-    assert (tmp_path / 'window_location.tif').read_text() == 'new window_location.tif'
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'window_location.tif').write_text('old')
+    (out / 'window_offset.tif').write_text('old, from a run with a velocity raster')
+    (out / 'unrelated.txt').write_text('keep me')
+    result = geogrid_from_spec(spec, out, engine='autorift', overwrite=True)
+    assert leftovers(out) == ['unrelated.txt', 'window_chip_size_min.tif', 'window_location.tif']
+    assert (out / 'window_location.tif').read_text() == 'new window_location.tif'
     assert set(result.outputs) == {'window_location.tif', 'window_chip_size_min.tif'}
-
-
-def test_an_output_dir_below_a_file_is_an_error(use_engine, tmp_path):
-    engine = use_engine(FakeEngine())
-    blocker = tmp_path / 'a_file.txt'
-    blocker.write_text('not a folder')
-    with pytest.raises(GeogridInputError, match=r'cannot create the output directory .*a_file.txt/out.*--output-dir'):
-        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, blocker / 'out', engine='numpy')
-    assert engine.calls == []
-
-
-def test_an_output_dir_that_is_a_file_is_an_error(use_engine, tmp_path):
-    use_engine(FakeEngine())
-    blocker = tmp_path / 'a_file.txt'
-    blocker.write_text('not a folder')
-    with pytest.raises(GeogridInputError, match='a_file.txt.*--output-dir'):
-        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, blocker, engine='numpy')
-    assert blocker.read_text() == 'not a folder'
+    assert result.output_dir == out.resolve()
 
 
 @pytest.mark.parametrize('dt_seconds', [0.0, -1036799.636, float('nan'), float('inf'), float('-inf')])
 def test_a_non_positive_dt_is_an_error(use_engine, tmp_path, dt_seconds):
     engine = use_engine(FakeEngine())
     with pytest.raises(GeogridInputError, match='secondary acquisition must be later than the reference') as caught:
-        run_geogrid(synthetic_radar(), dt_seconds, RASTERS, tmp_path / 'out', engine='numpy')
+        geogrid_from_spec(write_spec(tmp_path), tmp_path / 'out', dt_seconds=dt_seconds, engine='autorift')
     assert str(dt_seconds) in str(caught.value)
     assert engine.calls == []
     assert not (tmp_path / 'out').exists()
 
 
-def test_the_result_and_log_report_dt_engine_and_grid(use_engine, tmp_path, caplog):
+def test_the_log_reports_dt_engine_and_grid(use_engine, tmp_path, caplog):
     use_engine(FakeEngine())
     with caplog.at_level(logging.INFO, logger='hyp3_s1_m11m12.geogrid.stage'):
-        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='numpy')
+        run_geogrid(synthetic_radar(), DT_SECONDS, RASTERS, tmp_path, engine='autorift')
     assert 'dt = 1036799.636000 s = 11.999995787 days' in caplog.text
-    assert 'numpy engine' in caplog.text
+    assert 'autorift engine' in caplog.text
     assert 'pOff = 50, lOff = 41, pCount = 189, lCount = 178' in caplog.text
 
 
@@ -282,9 +324,9 @@ def test_geogrid_from_spec_uses_the_true_dt_unless_told(use_engine, tmp_path, mo
         return engine(radar, dt, rasters, output_dir, settings)
 
     monkeypatch.setattr(stage, 'engine_function', lambda name: recording_engine)
-    monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(False))
+    monkeypatch.setattr(isce2_child, 'probe_autorift', lambda: capabilities(True))
     monkeypatch.chdir(tmp_path)
-    result = geogrid_from_spec(Path('case/inputs/spec.json'), Path('out'), dt_seconds=dt_seconds, engine='numpy')
+    result = geogrid_from_spec(Path('case/inputs/spec.json'), Path('out'), dt_seconds=dt_seconds, engine='autorift')
 
     assert engine.calls[0][0] == expected
     assert result.dt_seconds == expected
@@ -294,3 +336,43 @@ def test_geogrid_from_spec_uses_the_true_dt_unless_told(use_engine, tmp_path, mo
     assert received[0].dhdx is None
     assert (tmp_path / 'out' / 'window_location.tif').is_file()
     assert spec_path.is_file()
+
+
+@pytest.mark.parametrize('compression', ['none', 'deflate'])
+def test_the_project_engine_keeps_the_matrix_bands_and_writes_the_engines_values(golden_dir, tmp_path, compression):
+    """The stage streams the project's engine into the GeoTIFFs and keeps the bands M11/M12 need: the kept bands
+    are the files' bands, and with no compression the files are the engine's own run-into-a-folder bytes."""
+    import numpy as np
+    from osgeo import gdal
+
+    from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
+    from tests.support.shared import golden_cases
+
+    spec = load_spec(golden_dir / golden_cases()[0] / 'inputs' / 'spec.json')
+    (tmp_path / 'stage').mkdir()
+    (tmp_path / 'engine').mkdir()
+    run = run_geogrid(
+        spec.radar,
+        spec.dt_seconds,
+        spec.rasters,
+        tmp_path / 'stage',
+        spec.settings,
+        engine='numpy',
+        compression=compression,
+        prefix='P_',
+    )
+    assert sorted(run.result.outputs) == sorted(constants.GEOGRID_OUTPUT_NAMES)
+    assert run.bands is not None and sorted(run.bands) == sorted(stage.MATRIX_INPUT_BANDS)
+    for name, array in run.bands.items():
+        dataset = gdal.Open(str(tmp_path / 'stage' / f'P_{name}'))
+        on_disk = np.stack([dataset.GetRasterBand(band + 1).ReadAsArray() for band in range(array.shape[0])])
+        assert run.geotransform == dataset.GetGeoTransform()
+        del dataset
+        assert on_disk.tobytes() == array.tobytes(), name
+    reference = run_numpy_geogrid(spec.radar, spec.dt_seconds, spec.rasters, tmp_path / 'engine', spec.settings)
+    for name, path in reference.outputs.items():
+        ours = tmp_path / 'stage' / f'P_{name}'
+        if compression == 'none':
+            assert ours.read_bytes() == path.read_bytes(), name
+        else:
+            assert ours.stat().st_size < path.stat().st_size, name

@@ -12,7 +12,7 @@ from cfchecker.cfchecks import CFChecker
 from osgeo import gdal, osr
 
 from hyp3_s1_m11m12 import constants
-from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.errors import ProductError, TimingError
 from hyp3_s1_m11m12.geogrid.spec import load_spec
 from hyp3_s1_m11m12.products import conversion_matrices as module
 from hyp3_s1_m11m12.products.conversion_matrices import (
@@ -24,6 +24,8 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     write_conversion_matrices,
 )
 from hyp3_s1_m11m12.products.mapping import mapping_attributes
+from hyp3_s1_m11m12.products.provenance import conversion_matrices_file_name
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from tests.support.shared import golden_cases
 
 
@@ -45,20 +47,34 @@ UPSTREAM_LAYOUT_ERRORS = {
 CFCHECKER_NUMPY_WARNING = 'ignore:Converting `np.character` to a dtype is deprecated:DeprecationWarning'
 
 
+TIMING_FIELDS = (
+    'dt_seconds',
+    'reference_granule',
+    'secondary_granule',
+    'reference_sensing_start',
+    'secondary_sensing_start',
+    'source',
+    'matched_burst_id',
+)
+
+
 def _provenance(**changes: Any) -> Provenance:
     values: dict[str, Any] = {
         'software_version': '1.2.3',
-        'reference_id': 'S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4',
-        'secondary_id': 'S1B_IW_SLC__1SDV_20210413T052622_20210413T052650_026444_0327F9_ABCD',
+        'reference_granule': 'S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4',
+        'secondary_granule': 'S1B_IW_SLC__1SDV_20210413T052622_20210413T052650_026444_0327F9_ABCD',
         'reference_sensing_start': datetime(2021, 4, 1, 5, 26, 22, 396990),
         'secondary_sensing_start': datetime(2021, 4, 13, 5, 26, 22, 32990),
         'dt_seconds': 1_036_799.636,
+        'source': 'secondary S1B_..._ABCD, first common burst 123_456789_IW1',
+        'matched_burst_id': '123_456789_IW1',
         'engine': 'numpy',
         'engine_version': '1.2.3',
         'parameter_file': constants.DEFAULT_PARAMETER_FILE,
     }
     values.update(changes)
-    return Provenance(**values)
+    timing = RepeatTime(**{name: values.pop(name) for name in TIMING_FIELDS})
+    return Provenance(repeat_time=timing, **values)
 
 
 def _synthetic_matrices(epsg: int = 3413, shape: tuple[int, int] = (30, 40)) -> ConversionMatrices:
@@ -394,7 +410,9 @@ def test_layout_matches_hyp3_autorift(tmp_path: Path, dtype: str) -> None:
 
 def test_int16_packing_is_the_seed_scripts(tmp_path: Path) -> None:
     matrices = _synthetic_matrices()
-    output = write_conversion_matrices(matrices, tmp_path / 'conversion_matrices.nc', provenance=_provenance())
+    output = write_conversion_matrices(
+        matrices, tmp_path / 'conversion_matrices.nc', provenance=_provenance(), dtype='int16'
+    )
 
     # The seed's m11m12.py, restated: packing attributes from min..max -> -50..50, nodata set to the unpacked fill,
     # then netCDF4's auto-scaling packs the values.
@@ -471,19 +489,37 @@ def test_the_cf_checker_catches_a_broken_layout(tmp_path: Path) -> None:
 
 
 def test_provenance_attributes(tmp_path: Path) -> None:
+    provenance = _provenance(
+        engine='autorift',
+        autorift_version='1.5.0',
+        parameter_region='N46E008',
+        orbit_source='S1B_OPER_AUX_POEORB_OPOD_20210421T111726_V20210331T225942_20210402T005942.EOF',
+        buffer_pixels=50,
+        geotiff_compression='deflate',
+    )
     output = write_conversion_matrices(
-        _synthetic_matrices(), tmp_path / 'conversion_matrices.nc', provenance=_provenance(engine='autorift')
+        _synthetic_matrices(), tmp_path / 'conversion_matrices.nc', provenance=provenance
     )
     with netCDF4.Dataset(output) as dataset:
         attributes = {name: dataset.getncattr(name) for name in dataset.ncattrs()}
     assert attributes['Conventions'] == 'CF-1.8'
-    assert attributes['title'] == 'autoRIFT S1 Corrections'
+    # Never the title of hyp3-autorift's spoofed files, and the flag that check_granule/fix_granule read.
+    assert attributes['title'] != 'autoRIFT S1 Corrections' and 'TRUE repeat time' in attributes['title']
+    assert attributes['dt_convention'] == 'true_dt'
+    assert 'must not be rescaled' in attributes['dt_convention_description']
     assert attributes['GDAL_AREA_OR_POINT'] == 'Area'
-    datetime.strptime(attributes['date_created'], '%d-%b-%Y %H:%M:%S')
+    created = datetime.fromisoformat(attributes['date_created'].replace('Z', '+00:00'))
+    assert created.tzinfo is not None and attributes['date_created'].endswith('Z')
     assert attributes['autoRIFT_parameter_file'] == (
         'http://its-live-data.s3.amazonaws.com/autorift_parameters/v001/autorift_landice_0120m.shp'
     )
-    assert attributes['autoRIFT_software_version'] == '1.2.3'
+    assert attributes['autoRIFT_parameter_region'] == 'N46E008'
+    assert attributes['orbit_source'].startswith('S1B_OPER_AUX_POEORB')
+    assert attributes['buffer_range_pixels'] == 50
+    assert attributes['geotiff_compression'] == 'deflate'
+    assert attributes['dt_source'].endswith('first common burst 123_456789_IW1')
+    assert attributes['dt_matched_burst_id'] == '123_456789_IW1'
+    assert attributes['autoRIFT_software_version'] == '1.5.0'
     assert attributes['software_version'] == '1.2.3'
     assert attributes['reference_granule'] == 'S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4'
     assert attributes['secondary_granule'] == 'S1B_IW_SLC__1SDV_20210413T052622_20210413T052650_026444_0327F9_ABCD'
@@ -499,22 +535,56 @@ def test_provenance_attributes(tmp_path: Path) -> None:
 
 def test_provenance_without_a_secondary(tmp_path: Path) -> None:
     provenance = _provenance(
-        secondary_id=None, secondary_sensing_start=None, parameter_file='/tmp/params.shp', dt_seconds=86400.0
+        secondary_granule=None,
+        secondary_sensing_start=datetime(2021, 4, 2, 5, 26, 22, 396990),
+        source='given directly',
+        matched_burst_id=None,
+        parameter_file='/tmp/params.shp',
+        dt_seconds=86400.0,
     )
     output = write_conversion_matrices(_synthetic_matrices(), tmp_path / 'out.nc', provenance=provenance)
     with netCDF4.Dataset(output) as dataset:
         names = dataset.ncattrs()
-        assert 'secondary_granule' not in names and 'secondary_sensing_start' not in names
-        assert 'autoRIFT_software_version' not in names  # the numpy engine is not autoRIFT
+        assert dataset.secondary_granule == 'unknown (repeat time given directly)'
+        assert dataset.secondary_sensing_start == '2021-04-02T05:26:22.396990Z'
+        assert 'dt_matched_burst_id' not in names and 'orbit_source' not in names
+        # Always present: the autoRIFT Geogrid algorithm the project's engine reproduces; the engine is named apart.
+        assert dataset.autoRIFT_software_version == '1.6.0' and dataset.geogrid_engine == 'numpy'
+        assert dataset.dt_convention == 'true_dt'
         assert dataset.autoRIFT_parameter_file == '/tmp/params.shp'
         assert dataset.dt_days == 1.0
         assert dataset.reference_sensing_start == '2021-04-01T05:26:22.396990Z'
 
 
-@pytest.mark.parametrize('dt_seconds', [0.0, math.nan, math.inf])
-def test_provenance_needs_a_usable_dt(dt_seconds: float) -> None:
-    with pytest.raises(ProductError, match='repeat time'):
+@pytest.mark.parametrize('dt_seconds', [0.0, -5.0, 0.5, math.nan, math.inf, 1e12, 1e300])
+def test_provenance_needs_a_usable_dt(dt_seconds: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(constants.MAX_DT_DAYS_ENV, raising=False)
+    with pytest.raises(TimingError, match='repeat time'):
         _provenance(dt_seconds=dt_seconds)
+
+
+def test_the_dt_limit_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(constants.MAX_DT_DAYS_ENV, '20000')
+    assert _provenance(dt_seconds=1e9).dt_days == pytest.approx(1e9 / 86400)
+    monkeypatch.setenv(constants.MAX_DT_DAYS_ENV, 'many')
+    with pytest.raises(TimingError, match='not a positive number of days'):
+        _provenance()
+
+
+def test_file_names_are_unique_to_the_pair() -> None:
+    reference = 'S1A_IW_SLC__1SDV_20250406T022008_20250406T022035_058630_07421F_93A7'
+    secondary = 'S1A_IW_SLC__1SDV_20250418T022008_20250418T022035_058805_074946_C7D4'
+    expected = f'{reference}_X_{secondary}_conversion_matrices.nc'
+    assert conversion_matrices_file_name(reference, secondary) == expected
+    assert conversion_matrices_file_name(f'/data/{reference}.zip', f'{secondary}.SAFE/') == expected
+    burst = 'S1_136231_IW2_20200604T022312_VV_7C85-BURST'
+    assert conversion_matrices_file_name(burst, burst.replace('20200604', '20200616')).startswith(burst + '_X_')
+    assert _provenance().stem == (
+        'S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4_X_'
+        'S1B_IW_SLC__1SDV_20210413T052622_20210413T052650_026444_0327F9_ABCD'
+    )
+    with pytest.raises(ValueError, match='cannot name a product file'):
+        conversion_matrices_file_name('a b', 'c')
 
 
 def test_overwrite_protection(tmp_path: Path) -> None:
@@ -561,6 +631,12 @@ def test_an_interrupted_write_keeps_the_previous_file(tmp_path: Path, monkeypatc
     assert [path.name for path in tmp_path.iterdir()] == ['conversion_matrices.nc']
 
 
+def test_float32_is_the_default(tmp_path: Path) -> None:
+    output = write_conversion_matrices(_synthetic_matrices(), tmp_path / 'a.nc', provenance=_provenance())
+    with netCDF4.Dataset(output) as dataset:
+        assert dataset['M11'].dtype == np.float32 and 'scale_factor' not in dataset['M11'].ncattrs()
+
+
 def test_write_errors_are_clear(tmp_path: Path) -> None:
     matrices = _synthetic_matrices()
     with pytest.raises(ProductError, match='unknown M11/M12 data type'):
@@ -577,7 +653,7 @@ def test_write_errors_are_clear(tmp_path: Path) -> None:
         dr_to_vr_factor=1.0,
     )
     with pytest.raises(ProductError, match='write it as float32'):
-        write_conversion_matrices(constant, tmp_path / 'a.nc', provenance=_provenance())
+        write_conversion_matrices(constant, tmp_path / 'a.nc', provenance=_provenance(), dtype='int16')
     write_conversion_matrices(constant, tmp_path / 'a.nc', provenance=_provenance(), dtype='float32')
     assert [path.name for path in tmp_path.iterdir()] == ['a.nc']
 

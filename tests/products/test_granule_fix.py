@@ -3,6 +3,7 @@ import os
 import shutil
 import sys
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import netCDF4
@@ -14,6 +15,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import ConversionMatrices, Prov
 from hyp3_s1_m11m12.products.granules import fix as fix_module
 from hyp3_s1_m11m12.products.granules.check import GranuleStatus, check_granule
 from hyp3_s1_m11m12.products.granules.fix import fix_granule
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.granule import (
     simulated_granule_pair,
     synthetic_conversion_matrices,
@@ -124,13 +126,10 @@ def synthetic(tmp_path) -> dict[str, Path]:
 
 
 def _write_matrices(matrices: ConversionMatrices, path: Path) -> Path:
-    provenance = Provenance(
-        software_version='test',
-        reference_id=simulated_granule_pair(12.0).reference_id,
-        dt_seconds=12 * 86400.0,
-        engine='t',
-        engine_version='1',
-    )
+    start = datetime(2021, 4, 1)
+    pair = simulated_granule_pair(12.0)
+    timing = RepeatTime(12 * 86400.0, pair.reference_id, start, start + timedelta(days=12), pair.secondary_id)
+    provenance = Provenance(software_version='test', repeat_time=timing, engine='t', engine_version='1')
     return write_conversion_matrices(matrices, path, provenance=provenance, dtype='float32', overwrite=True)
 
 

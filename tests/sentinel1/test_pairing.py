@@ -34,7 +34,11 @@ def test_later_reference_is_swapped(real_pair, caplog):
     with caplog.at_level(logging.INFO):
         pair = repeat_time(secondary, reference)
     assert pair.swapped
-    assert pair.reference is reference and pair.secondary is secondary
+    assert (pair.reference_granule, pair.secondary_granule) == (reference.granule, secondary.granule)
+    assert (pair.reference_sensing_start, pair.secondary_sensing_start) == (
+        reference.sensing_start,
+        secondary.sensing_start,
+    )
     assert pair.dt_seconds == pytest.approx(1036799.878077, abs=1e-6)
     assert 'using the earlier one as the reference' in caplog.text
 

@@ -5,6 +5,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     write_conversion_matrices,
 )
 from hyp3_s1_m11m12.products.granules.provenance import PROVENANCE_PREFIX
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from tests.support.golden import golden_granule, golden_pair
 
 
@@ -45,8 +47,9 @@ def build_case(case_dir: Path, folder: Path) -> CaseFiles:
         dt_seconds = pair.dt_seconds if run == 'true_dt' else 86400.0
         provenance = Provenance(
             software_version='test',
-            reference_id=pair.reference_id,
-            dt_seconds=dt_seconds,
+            repeat_time=RepeatTime(
+                dt_seconds, pair.reference_id, datetime(2021, 1, 1), datetime(2021, 1, 1), pair.secondary_id
+            ),
             engine='golden',
             engine_version='autoRIFT 1.6.0',
         )
@@ -56,6 +59,10 @@ def build_case(case_dir: Path, folder: Path) -> CaseFiles:
             provenance=provenance,
             dtype='float32',
         )
+        if run == 'spoofed_dt':
+            # A product of hyp3-autorift's s1_correction (the 1-day spoof) carries no dt convention.
+            with netCDF4.Dataset(matrices[run], 'a') as dataset:
+                dataset.delncattr('dt_convention')
     return CaseFiles(granules=granules, matrices=matrices, date_dt_days=pair.date_dt_days)
 
 

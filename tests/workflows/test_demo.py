@@ -10,7 +10,7 @@ import pytest
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.simulate.acquisition import RANGE_PIXEL_SIZE_M
-from hyp3_s1_m11m12.workflows.s1_correction_fixed import product_paths
+from hyp3_s1_m11m12.workflows.s1_correction_fixed import product_names
 
 
 def test_demo(tmp_path: Path) -> None:
@@ -32,14 +32,18 @@ def test_demo(tmp_path: Path) -> None:
     assert 12 * 86400 - 1 < dt_seconds < 12 * 86400 + 1
     assert float(factor_match.group(1)) == pytest.approx(RANGE_PIXEL_SIZE_M * constants.SECONDS_PER_YEAR / dt_seconds)
 
-    for path in product_paths(output_dir):
+    (netcdf,) = output_dir.glob('*_X_*_conversion_matrices.nc')
+    stem = netcdf.name.removesuffix('_conversion_matrices.nc')
+    assert sorted(path.name for path in output_dir.iterdir()) == sorted([*product_names(stem), 'inputs'])
+    for path in (output_dir / name for name in product_names(stem)):
         assert f'  {path}\n' in result.stdout
         assert path.is_file()
     inputs = output_dir / 'inputs'
     assert len(list(inputs.glob('S1A_IW_SLC__1SDV_*.zip'))) == 2
     assert len(list(inputs.glob('parameters/*.shp'))) == 1
-    with netCDF4.Dataset(output_dir / 'conversion_matrices.nc') as dataset:
-        assert dataset['M11'].dtype.name == 'int16'
+    with netCDF4.Dataset(netcdf) as dataset:
+        assert dataset['M11'].dtype.name == 'float32'
+        assert dataset.getncattr('dt_convention') == 'true_dt'
 
 
 def test_demo_help() -> None:

@@ -3,10 +3,8 @@
 import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +14,10 @@ import pytest
 import xarray
 
 from hyp3_s1_m11m12 import __version__, constants
-from hyp3_s1_m11m12.errors import GeogridInputError, ProductError, UserFacingError
+from hyp3_s1_m11m12.errors import GeogridInputError, OutputError, ProductError, TimingError, UserFacingError
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
-from hyp3_s1_m11m12.geometry.radar import RadarGeometry
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.acquisition import (
     RANGE_PIXEL_SIZE_M,
     SyntheticPair,
@@ -34,7 +32,23 @@ from hyp3_s1_m11m12.simulate.parameters import (
 )
 from hyp3_s1_m11m12.timeutil import format_utc
 from hyp3_s1_m11m12.workflows import s1_correction_fixed as workflow
-from hyp3_s1_m11m12.workflows.s1_correction_fixed import CorrectionProducts, product_paths, s1_correction_fixed
+from hyp3_s1_m11m12.workflows.s1_correction_fixed import CorrectionProducts, product_names
+from tests.support import s3 as s3_support
+from tests.support.s3 import Bucket
+
+
+def s1_correction_fixed(reference: Any, **arguments: Any) -> CorrectionProducts:
+    """One pair: the workflow returns one product set per pair."""
+    (products,) = workflow.s1_correction_fixed(reference, **arguments)
+    return products
+
+
+def product_paths(products: CorrectionProducts) -> list[Path]:
+    folder = products.netcdf.parent
+    return [folder / name for name in product_names(products.provenance.stem)]
+
+
+s3 = s3_support.s3  # the fixture: moto's S3 server behind an IAM-like proxy
 
 
 # A coarse grid over the middle of the frame keeps each run to a few seconds.
@@ -81,10 +95,14 @@ def read_matrices(path: Path) -> dict[str, Any]:
     return values
 
 
-def test_every_product_is_written(products: CorrectionProducts) -> None:
+def test_every_product_is_written(inputs: Inputs, products: CorrectionProducts) -> None:
     folder = products.netcdf.parent
-    assert list(products.files) == product_paths(folder)
-    assert [path.name for path in products.geotiffs] == list(constants.GEOGRID_OUTPUT_NAMES)
+    stem = f'{inputs.pair.reference_scene.name}_X_{inputs.pair.secondary_scene.name}'
+    assert products.provenance.stem == stem
+    assert products.netcdf.name == f'{stem}_conversion_matrices.nc'
+    assert products.quicklook.name == f'{stem}_conversion_matrices.png'
+    assert list(products.files) == product_paths(products)
+    assert [path.name for path in products.geotiffs] == [f'{stem}_{name}' for name in constants.GEOGRID_OUTPUT_NAMES]
     assert all(path.is_file() and path.stat().st_size > 0 for path in products.files)
     assert products.quicklook.read_bytes().startswith(b'\x89PNG')
     assert sorted(path.name for path in folder.iterdir()) == sorted(path.name for path in products.files)
@@ -102,8 +120,8 @@ def test_provenance_in_the_netcdf(inputs: Inputs, products: CorrectionProducts) 
     provenance = products.provenance
     assert provenance.reference_id == inputs.pair.reference_scene.name
     assert provenance.secondary_id == inputs.pair.secondary_scene.name
-    assert provenance.reference_sensing_start == inputs.pair.reference_scene.sensing_start
-    assert provenance.secondary_sensing_start == inputs.pair.secondary_scene.sensing_start
+    assert provenance.repeat_time.reference_sensing_start == inputs.pair.reference_scene.sensing_start
+    assert provenance.repeat_time.secondary_sensing_start == inputs.pair.secondary_scene.sensing_start
     assert provenance.engine == 'numpy'
     assert provenance.dt_seconds == products.dt_seconds
 
@@ -118,6 +136,16 @@ def test_provenance_in_the_netcdf(inputs: Inputs, products: CorrectionProducts) 
     assert attributes['geogrid_engine_version'] == attributes['software_version'] == __version__
     assert attributes['autoRIFT_parameter_file'] == str(inputs.parameter_file)
     assert str(products.dt_seconds) in attributes['history']
+    # A true-dt file cannot be mistaken for a spoofed one, and says which algorithm, orbit, region and buffer.
+    assert attributes['dt_convention'] == 'true_dt'
+    assert 'TRUE repeat time' in attributes['title'] and attributes['title'] != 'autoRIFT S1 Corrections'
+    assert attributes['autoRIFT_software_version'] == '1.6.0'
+    assert datetime.fromisoformat(attributes['date_created'].replace('Z', '+00:00')).tzinfo is not None
+    assert attributes['autoRIFT_parameter_region'] == products.parameter_region == 'SYN'
+    assert attributes['orbit_source'] == 'annotation'
+    assert attributes['buffer_range_pixels'] == 0
+    assert attributes['geotiff_compression'] == 'deflate'
+    assert 'first common burst' in attributes['dt_source']
 
 
 def test_netcdf_opens_in_xarray(products: CorrectionProducts) -> None:
@@ -147,7 +175,9 @@ def test_matrices_scale_with_dt(inputs: Inputs, products: CorrectionProducts, tm
     assert bug['attributes']['secondary_sensing_start'] == format_utc(
         inputs.pair.reference_scene.sensing_start + timedelta(seconds=constants.SPOOFED_DT_SECONDS)
     )
-    assert 'secondary_granule' not in bug['attributes']
+    assert bug['attributes']['secondary_granule'] == 'unknown (repeat time given directly)'
+    assert bug['attributes']['dt_source'] == 'given directly'
+    assert spoofed.netcdf.name.endswith('_X_dt86400.000000s_conversion_matrices.nc')
     assert spoofed.dr_to_vr_factor == pytest.approx(products.dr_to_vr_factor * ratio, rel=1e-12)
     for name in ('M11', 'M12'):
         np.testing.assert_array_equal(np.isnan(true[name]), np.isnan(bug[name]))
@@ -166,9 +196,10 @@ def test_secondary_sensing_start(inputs: Inputs, tmp_path: Path) -> None:
         output_dir=tmp_path,
     )
     assert result.dt_seconds == pytest.approx(12 * 86400 - 0.25, abs=1e-6)
-    assert result.provenance.secondary_sensing_start == secondary_start
+    assert result.provenance.repeat_time.secondary_sensing_start == secondary_start
     assert result.provenance.secondary_id is None
-    assert read_matrices(result.netcdf)['M11'].dtype == np.float64  # unpacked int16, the default
+    with netCDF4.Dataset(result.netcdf) as dataset:
+        assert dataset['M11'].dtype == np.float32  # the default (hyp3-autorift >= 0.20)
 
 
 def test_swapped_pair_uses_the_older_scene_as_reference(inputs: Inputs, tmp_path: Path) -> None:
@@ -192,12 +223,13 @@ def test_swapped_pair_keeps_the_requested_orbit(
     eof.write_bytes(content)
     seen: dict[str, Any] = {}
 
-    def capture(radar: RadarGeometry, **kwargs: Any) -> None:
+    def capture(staging: Any, radar: Any, repeat_times: list[RepeatTime], *args: Any, **kwargs: Any) -> list[Any]:
         seen['orbit source'] = radar.orbit.source
-        seen['reference'] = kwargs['reference_id']
+        seen['reference'] = repeat_times[0].reference_granule
+        return []
 
-    monkeypatch.setattr(workflow, 'correction_from_radar_geometry', capture)
-    s1_correction_fixed(
+    monkeypatch.setattr(workflow, 'products_in_staging', capture)
+    workflow.s1_correction_fixed(
         inputs.pair.secondary,
         secondary=inputs.pair.reference,
         orbit=eof,
@@ -227,12 +259,17 @@ def test_overwrite_replaces_an_earlier_run(inputs: Inputs, tmp_path: Path) -> No
         'parameter_file': str(inputs.parameter_file),
         'output_dir': tmp_path,
     }
-    s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, **common)
-    with pytest.raises(GeogridInputError, match='already holds outputs.*--overwrite'):
-        s1_correction_fixed(inputs.pair.reference, dt_seconds=2 * 86400.0, **common)
-    again = s1_correction_fixed(inputs.pair.reference, dt_seconds=2 * 86400.0, overwrite=True, **common)
-    assert read_matrices(again.netcdf)['attributes'] and again.dt_seconds == 2 * 86400.0
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in again.files)
+    first = s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, **common)
+    created = netCDF4.Dataset(first.netcdf).getncattr('date_created')
+    with pytest.raises(OutputError, match='already holds outputs.*--overwrite'):
+        s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, **common)
+    # Another dt is another pair: its products go beside the first ones.
+    other = s1_correction_fixed(inputs.pair.reference, dt_seconds=2 * 86400.0, **common)
+    again = s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, overwrite=True, **common)
+    assert again.netcdf == first.netcdf and netCDF4.Dataset(again.netcdf).getncattr('date_created') >= created
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        path.name for path in (*again.files, *other.files)
+    )
 
 
 # --- bad input: each a clear error, nothing left half-written -------------------------------------------------
@@ -301,12 +338,18 @@ BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], type[UserFacingError], str]] = {
         GeogridInputError,
         'exactly one',
     ),
-    'zero dt': ({'dt_seconds': 0.0}, GeogridInputError, 'positive number of seconds'),
-    'negative dt': ({'dt_seconds': -86400.0}, GeogridInputError, 'positive number of seconds'),
-    'secondary before reference': ({'secondary_sensing_start': '2024-12-29T03:18:00Z'}, GeogridInputError, 'positive'),
+    'zero dt': ({'dt_seconds': 0.0}, TimingError, 'must be positive'),
+    'negative dt': ({'dt_seconds': -86400.0}, TimingError, 'must be positive'),
+    'secondary before reference': ({'secondary_sensing_start': '2024-12-29T03:18:00Z'}, TimingError, 'positive'),
+    'dt of centuries': ({'dt_seconds': 1e12}, TimingError, 'longer than the maximum of 1460 days'),
+    'dt overflowing': ({'dt_seconds': 1e300}, TimingError, 'longer than the maximum'),
+    'dt of no time': ({'dt_seconds': 1e-300}, TimingError, 'same acquisition'),
+    'dt not a number': ({'dt_seconds': float('nan')}, TimingError, 'not a finite number'),
+    'secondary in 9999': ({'secondary_sensing_start': '9999-01-01T00:00:00Z'}, TimingError, 'longer than the maximum'),
     'unparsable sensing start': ({'secondary_sensing_start': 'next week'}, GeogridInputError, 'not an ISO-8601'),
     'negative buffer': ({'dt_seconds': 86400.0, 'buffer': -1}, GeogridInputError, 'buffer'),
-    'unknown dtype': ({'dt_seconds': 86400.0, 'm11m12_dtype': 'float64'}, ProductError, 'int16, float32'),
+    'unknown dtype': ({'dt_seconds': 86400.0, 'm11m12_dtype': 'float64'}, ProductError, 'float32, int16'),
+    'unknown compression': ({'dt_seconds': 86400.0, 'geotiff_compression': 'lzma'}, ProductError, 'deflate, zstd'),
     'unknown engine': ({'dt_seconds': 86400.0, 'engine': 'gamma'}, GeogridInputError, 'unknown Geogrid engine'),
 }
 
@@ -316,14 +359,14 @@ def test_bad_arguments(problem: str, inputs: Inputs, tmp_path: Path) -> None:
     arguments, error, message = BAD_ARGUMENTS[problem]
     settings: dict[str, Any] = {'orbit': 'annotation', 'engine': 'numpy', 'parameter_file': str(inputs.parameter_file)}
     with pytest.raises(error, match=message):
-        s1_correction_fixed(inputs.pair.reference, **{**settings, **arguments}, output_dir=tmp_path / 'out')
-    assert not (tmp_path / 'out' / 'conversion_matrices.nc').exists()
+        workflow.s1_correction_fixed(inputs.pair.reference, **{**settings, **arguments}, output_dir=tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()
 
 
 def test_output_dir_not_writable(inputs: Inputs, tmp_path: Path) -> None:
     blocker = tmp_path / 'a-file'
     blocker.write_text('not a directory')
-    with pytest.raises(GeogridInputError, match='output directory'):
+    with pytest.raises(OutputError, match='output directory'):
         s1_correction_fixed(
             inputs.pair.reference,
             dt_seconds=86400.0,
@@ -334,8 +377,9 @@ def test_output_dir_not_writable(inputs: Inputs, tmp_path: Path) -> None:
 
 
 def test_outputs_present_without_overwrite(inputs: Inputs, tmp_path: Path) -> None:
-    (tmp_path / 'conversion_matrices.nc').write_bytes(b'an earlier run')
-    with pytest.raises(GeogridInputError, match='conversion_matrices.nc.*--overwrite'):
+    earlier = tmp_path / f'{inputs.pair.reference_scene.name}_X_dt86400.000000s_conversion_matrices.nc'
+    earlier.write_bytes(b'an earlier run')
+    with pytest.raises(OutputError, match='conversion_matrices.nc.*--overwrite'):
         s1_correction_fixed(
             inputs.pair.reference,
             dt_seconds=86400.0,
@@ -343,7 +387,8 @@ def test_outputs_present_without_overwrite(inputs: Inputs, tmp_path: Path) -> No
             parameter_file=str(inputs.parameter_file),
             output_dir=tmp_path,
         )
-    assert (tmp_path / 'conversion_matrices.nc').read_bytes() == b'an earlier run'
+    assert earlier.read_bytes() == b'an earlier run'
+    assert [path.name for path in tmp_path.iterdir()] == [earlier.name]
 
 
 def test_a_failed_overwrite_keeps_the_earlier_products(inputs: Inputs, tmp_path: Path) -> None:
@@ -352,9 +397,9 @@ def test_a_failed_overwrite_keeps_the_earlier_products(inputs: Inputs, tmp_path:
         'parameter_file': str(inputs.parameter_file),
         'output_dir': tmp_path,
     }
-    s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, engine='numpy', **common)
+    first = s1_correction_fixed(inputs.pair.reference, dt_seconds=86400.0, engine='numpy', **common)
     before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
-    assert sorted(before) == sorted(path.name for path in product_paths(tmp_path))
+    assert sorted(before) == sorted(path.name for path in product_paths(first))
     with pytest.raises(GeogridInputError, match='--engine autorift cannot run: isce2 is not installed'):
         s1_correction_fixed(inputs.pair.reference, dt_seconds=2 * 86400.0, engine='autorift', overwrite=True, **common)
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
@@ -364,12 +409,10 @@ def test_an_unsupported_projection_fails_before_geogrid(inputs: Inputs, tmp_path
     rasters = ParameterRasters(dem=str(tmp_path / 'never-read.tif'))
     mercator = ParameterSet(name='WEB', epsg=3857, rasters=rasters, parameter_file='regions.shp')
     with pytest.raises(ProductError, match='3857'):
+        start = inputs.pair.reference_scene.sensing_start
+        timing = RepeatTime(86400.0, 'S1A_TEST', start, start + timedelta(days=1))
         workflow.correction_from_radar_geometry(
-            inputs.pair.reference_scene.radar_geometry(),
-            dt_seconds=86400.0,
-            parameter_set=mercator,
-            reference_id='S1A_TEST',
-            output_dir=tmp_path / 'out',
+            inputs.pair.reference_scene.radar_geometry(), [timing], mercator, output_dir=tmp_path / 'out'
         )
     assert not (tmp_path / 'out').exists()
 
@@ -378,16 +421,16 @@ def test_an_unsupported_projection_fails_before_geogrid(inputs: Inputs, tmp_path
 def test_interrupted_run_leaves_no_netcdf(
     stage: str, inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hyp3_s1_m11m12.products import conversion_matrices
+    from hyp3_s1_m11m12.products import conversion_matrices, correction
 
     if stage == 'write_quicklook':
-        real_quicklook = workflow.write_quicklook
+        real_quicklook = correction.write_quicklook
 
         def interrupted(*args: Any, **kwargs: Any) -> Path:
             real_quicklook(*args, **kwargs)  # the PNG is complete; the interrupt comes just after
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(workflow, 'write_quicklook', interrupted)
+        monkeypatch.setattr(correction, 'write_quicklook', interrupted)
     else:
         real_write_matrix = conversion_matrices.write_matrix_variable
 
@@ -411,51 +454,6 @@ def test_interrupted_run_leaves_no_netcdf(
 
 
 # --- the command line and the upload ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    return closed_port()
-
-
-@dataclass(frozen=True)
-class Bucket:
-    client: Any
-    name: str
-
-    def keys(self) -> list[str]:
-        return sorted(item['Key'] for item in self.client.list_objects_v2(Bucket=self.name).get('Contents', []))
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
-    """An S3-compatible server (moto) on 127.0.0.1 with an empty bucket, and hyp3lib's client pointed at it.
-
-    moto keeps its state per process, so every test gets a bucket of its own name.
-    """
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False)
-    server.start()
-    for name, value in {
-        'AWS_ACCESS_KEY_ID': 'testing',
-        'AWS_SECRET_ACCESS_KEY': 'testing',
-        'AWS_SESSION_TOKEN': 'testing',
-        'AWS_DEFAULT_REGION': 'us-west-2',
-        'AWS_ENDPOINT_URL': f'http://127.0.0.1:{port}',
-    }.items():
-        monkeypatch.setenv(name, value)
-    import boto3
-    import hyp3lib.aws
-
-    client = boto3.client('s3', region_name='us-west-2', endpoint_url=f'http://127.0.0.1:{port}')
-    monkeypatch.setattr(hyp3lib.aws, 'S3_CLIENT', client)
-    name = f'hyp3-test-{uuid.uuid4().hex[:12]}'
-    client.create_bucket(Bucket=name, CreateBucketConfiguration={'LocationConstraint': 'us-west-2'})
-    try:
-        yield Bucket(client=client, name=name)
-    finally:
-        server.stop()
 
 
 def run_main(monkeypatch: pytest.MonkeyPatch, arguments: list[str]) -> int:
@@ -488,14 +486,16 @@ def test_main_uploads_every_product(
     ]
     assert run_main(monkeypatch, arguments) == 0
 
-    files = product_paths(tmp_path)
+    (netcdf,) = tmp_path.glob('*_conversion_matrices.nc')
+    stem = netcdf.name.removesuffix('_conversion_matrices.nc')
+    files = [tmp_path / name for name in product_names(stem)]
     assert s3.keys() == sorted(f'job-1234/{path.name}' for path in files)
     for path in files:
         body = s3.client.get_object(Bucket=s3.name, Key=f'job-1234/{path.name}')['Body'].read()
         assert body == path.read_bytes()
         tags = s3.client.get_object_tagging(Bucket=s3.name, Key=f'job-1234/{path.name}')['TagSet']
         assert tags == [{'Key': 'file_type', 'Value': 'amp-browse' if path.suffix == '.png' else 'product'}]
-    head = s3.client.head_object(Bucket=s3.name, Key='job-1234/conversion_matrices.nc')
+    head = s3.client.head_object(Bucket=s3.name, Key=f'job-1234/{netcdf.name}')
     assert head['ContentType'] in ('application/x-netcdf', 'application/netcdf', 'application/octet-stream')
 
 
@@ -509,7 +509,9 @@ def test_main_uploads_nothing_on_failure(
         def interrupt(*args: Any, **kwargs: Any) -> Path:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(workflow, 'write_quicklook', interrupt)
+        from hyp3_s1_m11m12.products import correction
+
+        monkeypatch.setattr(correction, 'write_quicklook', interrupt)
     else:
         parameter_file = parameter_file_without_the_scene(inputs, tmp_path)
     arguments = [
@@ -530,7 +532,7 @@ def test_main_uploads_nothing_on_failure(
     code = run_main(monkeypatch, arguments)
     assert code == (130 if problem == 'interrupted' else 2)
     assert s3.keys() == []
-    assert not (tmp_path / 'out' / 'conversion_matrices.nc').exists()
+    assert not (tmp_path / 'out').exists()
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and 'Traceback' not in error
 
@@ -562,37 +564,17 @@ def test_missing_bucket_is_a_one_line_error(
     assert 'uploading to s3://no-such-bucket/' in error and 'check the bucket name' in error
 
 
-def test_a_failed_upload_leaves_nothing_in_the_bucket(
-    inputs: Inputs, tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch, capsys: Any
-) -> None:
-    import hyp3lib.aws
-    from botocore.exceptions import ClientError
-
-    real_upload = hyp3lib.aws.upload_file_to_s3
-    calls: list[str] = []
-
-    def fail_on_the_fourth(path: Path, bucket: str, prefix: str = '') -> None:
-        calls.append(path.name)
-        if len(calls) == 4:
-            raise ClientError(
-                {'Error': {'Code': 'SlowDown', 'Message': 'Please reduce your request rate.'}}, 'PutObject'
-            )
-        real_upload(path, bucket, prefix)
-
-    monkeypatch.setattr(hyp3lib.aws, 'upload_file_to_s3', fail_on_the_fourth)
-    assert run_main(monkeypatch, upload_arguments(inputs, tmp_path, s3.name)) == 2
-    assert len(calls) == 4
-    assert s3.keys() == []
-    assert 'SlowDown' in capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     'arguments, message',
     [
         ([], 'required'),
-        (['S1A_IW_SLC__1SDV_X'], 'one of the arguments --secondary --secondary-sensing-start --dt-seconds'),
-        (['REF', '--dt-seconds', '86400', '--secondary', 'SEC'], 'not allowed with argument'),
-        (['REF', '--dt-seconds', '-5'], 'positive number of seconds'),
+        (['S1A_IW_SLC__1SDV_X'], 'give exactly one of --secondary/--secondaries-file'),
+        (['REF', '--dt-seconds', '86400', '--secondary', 'SEC'], 'give exactly one of'),
+        (['REF', '--dt-seconds', '-5'], 'must be positive'),
+        (['REF', '--dt-seconds', '1e300'], 'longer than the maximum of 1460 days'),
+        (['REF', '--dt-seconds', 'inf'], 'not a finite number of seconds'),
+        (['REF', '--dt-seconds', '1e12', '--max-dt-days', '0'], 'not a positive number of days'),
+        (['REF', '--secondaries-file', '/no/such/file'], 'cannot read the secondaries file'),
         (['REF', '--secondary-sensing-start', 'yesterday'], 'not an ISO-8601 UTC time'),
         (['REF', '--dt-seconds', '86400', '--buffer', '-2'], 'buffer must be >= 0'),
         (['REF', '--dt-seconds', '86400', '--m11m12-dtype', 'float64'], 'invalid choice'),
@@ -600,18 +582,29 @@ def test_a_failed_upload_leaves_nothing_in_the_bucket(
     ],
 )
 def test_command_line_errors(arguments: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.delenv(constants.MAX_DT_DAYS_ENV, raising=False)
     assert run_main(monkeypatch, arguments) == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err
+    # The error is the last line (argparse prints its usage above its own errors), never a traceback.
+    assert message in error.strip().splitlines()[-1] and 'Traceback' not in error
 
 
 def test_parser_defaults() -> None:
     args = workflow.build_parser().parse_args(['REF', '--secondary', 'SEC'])
     assert args.parameter_file == constants.DEFAULT_PARAMETER_FILE
-    assert (args.buffer, args.engine, args.m11m12_dtype, args.orbit) == (0, 'auto', 'int16', 'auto')
+    assert (args.buffer, args.engine, args.m11m12_dtype, args.orbit) == (0, 'auto', 'float32', 'auto')
+    assert args.geotiff_compression == 'deflate'
+    assert workflow.build_parser().parse_args(['REF', '--secondary', 'A', '--secondary', 'B']).secondary == ['A', 'B']
     assert (args.output_dir, args.overwrite, args.bucket, args.bucket_prefix) == (Path('.'), False, None, '')
     # HyP3 passes '""' for an empty parameter: it counts as absent.
     args = workflow.build_parser().parse_args(['REF', '--secondary', '""', '--dt-seconds', '86400'])
-    assert (args.secondary, args.dt_seconds) == (None, 86400.0)
+    assert (args.secondary, args.dt_seconds) == ([], 86400.0)
+    # HyP3 passes an array parameter as one argument, its items joined by spaces.
+    assert workflow.build_parser().parse_args(['REF', '--secondary', 'A B', '--secondary', 'C']).secondary == [
+        'A',
+        'B',
+        'C',
+    ]
 
 
 def test_help_through_the_hyp3_dispatcher() -> None:
@@ -631,5 +624,133 @@ def test_help_through_the_hyp3_dispatcher() -> None:
         '--overwrite',
         '--bucket',
         '--bucket-prefix',
+        '--secondaries-file',
+        '--geotiff-compression',
+        '--max-dt-days',
     ):
         assert option in result.stdout
+
+
+# --- many secondaries of one reference: one product set per pair, each as a single-pair run makes it -------------
+
+
+def netcdf_content(path: Path) -> dict[str, Any]:
+    """Everything of a NetCDF but the creation time (date_created and the history line that dates itself)."""
+    with netCDF4.Dataset(path) as dataset:
+        attributes = {name: dataset.getncattr(name) for name in dataset.ncattrs()}
+        variables = {name: np.asarray(variable[:]).tobytes() for name, variable in dataset.variables.items()}
+    attributes.pop('date_created')
+    attributes['history'] = attributes['history'].split(': ', 1)[1]
+    return {'attributes': attributes, 'variables': variables}
+
+
+def test_many_secondaries_are_bit_identical_to_single_pair_runs(inputs: Inputs, tmp_path: Path) -> None:
+    later = simulated_scene_pair(tmp_path / 'inputs-24d', as_zip=True, cycles=2)
+    assert later.reference_scene.name == inputs.pair.reference_scene.name
+    secondaries_file = tmp_path / 'secondaries.txt'
+    secondaries_file.write_text(f'# two pairs\n{inputs.pair.secondary}\n\n{later.secondary}\n')
+    common: dict[str, Any] = {
+        'orbit': 'annotation',
+        'engine': 'numpy',
+        'parameter_file': str(inputs.parameter_file),
+    }
+    many = workflow.s1_correction_fixed(
+        inputs.pair.reference,
+        secondaries=workflow.read_secondaries_file(secondaries_file),
+        output_dir=tmp_path / 'many',
+        **common,
+    )
+    assert [product.provenance.secondary_id for product in many] == [
+        inputs.pair.secondary_scene.name,
+        later.secondary_scene.name,
+    ]
+    assert many[1].dt_seconds == pytest.approx(2 * many[0].dt_seconds, rel=1e-3)
+    # All in one folder, nothing else there.
+    assert sorted(path.name for path in (tmp_path / 'many').iterdir()) == sorted(
+        path.name for product in many for path in product.files
+    )
+    for index, secondary in enumerate((inputs.pair.secondary, later.secondary)):
+        single = s1_correction_fixed(
+            inputs.pair.reference, secondary=secondary, output_dir=tmp_path / f'single-{index}', **common
+        )
+        assert [path.name for path in single.files] == [path.name for path in many[index].files]
+        for ours, theirs in zip(many[index].files, single.files, strict=True):
+            if ours.suffix == '.nc':
+                assert netcdf_content(ours) == netcdf_content(theirs)
+            else:
+                assert ours.read_bytes() == theirs.read_bytes(), ours.name
+
+
+def test_a_secondary_given_twice_is_an_error(inputs: Inputs, tmp_path: Path) -> None:
+    with pytest.raises(GeogridInputError, match='given twice'):
+        workflow.s1_correction_fixed(
+            inputs.pair.reference,
+            secondaries=[inputs.pair.secondary, inputs.pair.secondary],
+            orbit='annotation',
+            engine='numpy',
+            parameter_file=str(inputs.parameter_file),
+            output_dir=tmp_path / 'out',
+        )
+    assert not (tmp_path / 'out').exists()
+
+
+def test_compressed_geotiffs_hold_the_same_values(inputs: Inputs, products: CorrectionProducts, tmp_path: Path) -> None:
+    from osgeo import gdal
+
+    plain = s1_correction_fixed(
+        inputs.pair.reference,
+        secondary=inputs.pair.secondary,
+        orbit='annotation',
+        engine='numpy',
+        m11m12_dtype='float32',
+        geotiff_compression='none',
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path,
+    )
+    assert sum(path.stat().st_size for path in products.geotiffs) < 0.6 * sum(
+        path.stat().st_size for path in plain.geotiffs
+    )
+    for compressed, uncompressed in zip(products.geotiffs, plain.geotiffs, strict=True):
+        ours, theirs = gdal.Open(str(compressed)), gdal.Open(str(uncompressed))
+        assert 'COMPRESSION' in ours.GetMetadata('IMAGE_STRUCTURE') and not theirs.GetMetadata('IMAGE_STRUCTURE').get(
+            'COMPRESSION'
+        )
+        assert ours.GetGeoTransform() == theirs.GetGeoTransform()
+        assert ours.GetProjection() == theirs.GetProjection()
+        assert ours.RasterCount == theirs.RasterCount
+        for number in range(1, ours.RasterCount + 1):
+            band, other = ours.GetRasterBand(number), theirs.GetRasterBand(number)
+            assert (band.DataType, band.GetNoDataValue()) == (other.DataType, other.GetNoDataValue())
+            assert band.ReadAsArray().tobytes() == other.ReadAsArray().tobytes()
+        del ours, theirs
+    assert netcdf_content(plain.netcdf)['variables'] == netcdf_content(products.netcdf)['variables']
+
+
+def test_matrices_come_from_geogrids_arrays_not_the_files(
+    inputs: Inputs, products: CorrectionProducts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the project's engine nothing is read back: the workflow fails if it tries, and the in-memory result
+    equals the one read from the GeoTIFFs."""
+    from hyp3_s1_m11m12.products import correction
+    from hyp3_s1_m11m12.products.matrices import conversion_matrices_from_bands, read_geogrid_bands
+
+    def no_reading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError('the GeoTIFFs were read back')
+
+    monkeypatch.setattr(correction, 'read_geogrid_bands', no_reading)
+    in_memory = s1_correction_fixed(
+        inputs.pair.reference,
+        secondary=inputs.pair.secondary,
+        orbit='annotation',
+        engine='numpy',
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path,
+    )
+    monkeypatch.undo()
+    names = {name: path.name for name, path in zip(constants.GEOGRID_OUTPUT_NAMES, in_memory.geotiffs, strict=True)}
+    from_files = conversion_matrices_from_bands(read_geogrid_bands(tmp_path, names))
+    written = read_matrices(in_memory.netcdf)
+    for name in ('M11', 'M12'):
+        expected = getattr(from_files, name).astype(np.float32).astype(np.float64)
+        np.testing.assert_array_equal(written[name], expected)
+    assert written['factor'] == from_files.dr_to_vr_factor

@@ -4,6 +4,7 @@ The golden rasters reach the workflow through a parameter shapefile written here
 radar geometry comes from the case's spec, or for the real pair from its two real SAFEs and annotation orbits.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import netCDF4
@@ -15,6 +16,7 @@ from osgeo import gdal, osr
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.geogrid.parameter_file import find_parameter_set, radar_footprint_lonlat
 from hyp3_s1_m11m12.geogrid.spec import GeogridSpec, load_spec
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.parameters import ParameterRegion, write_parameter_shapefile
 from hyp3_s1_m11m12.workflows.s1_correction_fixed import (
     CorrectionProducts,
@@ -121,7 +123,7 @@ def run_case(
     output_dir = tmp_path / 'out'
     if case == REAL_PAIR_CASE and dt_seconds is None:
         reference, secondary = (s1_dir / name for name in REAL_PAIR_SAFES)
-        products = s1_correction_fixed(
+        (products,) = s1_correction_fixed(
             reference,
             secondary=secondary,
             orbit='annotation',
@@ -133,11 +135,13 @@ def run_case(
         return spec, products
     parameter_set = find_parameter_set(str(parameter_file), radar_footprint_lonlat(spec.radar))
     assert parameter_set.name == spec.name
-    products = correction_from_radar_geometry(
+    start = spec.radar.sensing_start
+    dt = spec.dt_seconds if dt_seconds is None else dt_seconds
+    timing = RepeatTime(dt, case, start, start + timedelta(seconds=dt))
+    (products,) = correction_from_radar_geometry(
         spec.radar,
-        dt_seconds=spec.dt_seconds if dt_seconds is None else dt_seconds,
-        parameter_set=parameter_set,
-        reference_id=case,
+        [timing],
+        parameter_set,
         engine='numpy',
         m11m12_dtype=dtype,
         output_dir=output_dir,
@@ -156,7 +160,7 @@ def test_true_dt_reproduces_golden(case: str, dtype: str, golden_dir: Path, s1_d
     if spec.dt_seconds == BUG_REPORT_DT_SECONDS:
         assert products.dr_to_vr_factor == pytest.approx(BUG_REPORT_DR_TO_VR_FACTOR, rel=1e-12)
     for name in constants.GEOGRID_OUTPUT_NAMES:
-        assert_same_geotiff(products.netcdf.parent / name, golden_dir / case / 'true_dt' / name)
+        assert_same_geotiff(products.geotiff(name), golden_dir / case / 'true_dt' / name)
     assert_matrices_match(products, golden_dir / case / 'true_dt' / 'expected_m11m12.nc', dtype)
     with netCDF4.Dataset(products.netcdf) as dataset:
         attributes = {name: dataset.getncattr(name) for name in dataset.ncattrs()}
@@ -173,5 +177,5 @@ def test_spoofed_dt_reproduces_the_bug(case: str, golden_dir: Path, s1_dir: Path
         RANGE_PIXEL_SIZE_M * 365 * constants.SECONDS_PER_DAY / constants.SPOOFED_DT_SECONDS, rel=1e-12
     )
     for name in constants.GEOGRID_OUTPUT_NAMES:
-        assert_same_geotiff(products.netcdf.parent / name, golden_dir / case / 'spoofed_dt' / name)
+        assert_same_geotiff(products.geotiff(name), golden_dir / case / 'spoofed_dt' / name)
     assert_matrices_match(products, golden_dir / case / 'spoofed_dt' / 'expected_m11m12.nc', 'float32')

@@ -7,6 +7,7 @@ outputs are the project's; the result records the comparison (`GeogridResult.cro
 
 import dataclasses
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +124,8 @@ def run_both_engines(
     output_dir: Path,
     settings: GeogridSettings = DEFAULT_SETTINGS,
 ) -> GeogridResult:
-    """Run both engines into sub-folders of the existing `output_dir`; the project's result, with the comparison.
+    """Run the project's engine into the existing `output_dir` and autoRIFT's into a scratch folder beside its
+    files; the project's result, with the comparison. On a difference the project's files are removed too.
 
     Raises:
         GeogridInputError: autoRIFT's Geogrid cannot run here (checked first, before any work).
@@ -132,17 +134,17 @@ def run_both_engines(
     from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 
     isce2_child.require_autorift(ENGINE_NAME)
-    results = []
-    for name, run in (
-        ('numpy', run_numpy_geogrid),
-        (autorift_engine.ENGINE_NAME, autorift_engine.run_autorift_geogrid),
-    ):
-        folder = Path(output_dir) / name
-        folder.mkdir()
-        results.append(run(radar, dt_seconds, rasters, folder, settings))
-    ours, theirs = results
-    compare_state(ours, theirs)
-    check = compare_outputs(ours.output_dir, theirs.output_dir, labels=(ours.engine, theirs.engine))
-    summary = f'{check.summary} (numpy {ours.engine_version} vs autorift {theirs.engine_version})'
-    log.info('Geogrid cross-check: %s', summary)
+    # The project's outputs go where they were asked for; autoRIFT's only into a scratch folder beside them.
+    ours = run_numpy_geogrid(radar, dt_seconds, rasters, Path(output_dir), settings)
+    with tempfile.TemporaryDirectory(prefix='.autorift-cross-check-', dir=output_dir) as scratch:
+        theirs = autorift_engine.run_autorift_geogrid(radar, dt_seconds, rasters, Path(scratch), settings)
+        try:
+            compare_state(ours, theirs)
+            check = compare_outputs(ours.output_dir, theirs.output_dir, labels=(ours.engine, theirs.engine))
+        except EngineMismatchError:
+            for path in ours.outputs.values():
+                Path(path).unlink(missing_ok=True)
+            raise
+        summary = f'{check.summary} (numpy {ours.engine_version} vs autorift {theirs.engine_version})'
+        log.info('Geogrid cross-check: %s', summary)
     return dataclasses.replace(ours, cross_check=summary)

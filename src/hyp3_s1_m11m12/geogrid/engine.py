@@ -8,18 +8,16 @@ single-dt run, because the dt-dependent kernel runs the same operations on the s
 """
 
 import logging
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Collection, Sequence
+import traceback
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 
 import hyp3_s1_m11m12
-from hyp3_s1_m11m12.errors import GeogridInputError
-from hyp3_s1_m11m12.geogrid import nodes
+from hyp3_s1_m11m12.errors import GeogridInputError, OutputError
+from hyp3_s1_m11m12.geogrid import blocks, nodes
 from hyp3_s1_m11m12.geogrid.blocks import (
     GeogridArrays,
     GeogridPlan,
@@ -27,7 +25,7 @@ from hyp3_s1_m11m12.geogrid.blocks import (
     load_kernels_in_background,
     plan_geogrid,
 )
-from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff
+from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, close_all
 from hyp3_s1_m11m12.geogrid.kernels import OutputScalars
 from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
@@ -48,7 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = 'numpy'  # the CLI value of the project's own engine, kept for compatibility
-TEMPORARY_PREFIX = '.numpy-geogrid-'
 
 
 def compute_geogrid_for_dts(
@@ -114,34 +111,45 @@ def compute_numpy_geogrid(
     return arrays
 
 
+CreationOptions = Callable[[np.dtype, int], tuple[str, ...]]  # (band dtype, rows per block) -> GTiff options
+
+
 def run_geogrid_for_dts(
     radar: RadarGeometry,
     runs: Sequence[tuple[float, Path]],
     rasters: ParameterRasters,
     settings: GeogridSettings = DEFAULT_SETTINGS,
     keep_bands: Collection[str] = (),
+    *,
+    prefixes: Sequence[str] | None = None,
+    creation_options: CreationOptions | None = None,
+    block_nodes: int | None = None,
 ) -> list[GeogridResult]:
     """Write autoRIFT's window_*.tif for each (dt, existing output folder) of `runs`, with one geometry pass.
 
-    Each folder's files are byte-identical to run_numpy_geogrid with that dt. The files are built in a temporary
-    folder inside each output folder and moved into place only when every run is complete, so an error leaves
-    nothing behind. The bands named in `keep_bands` are also returned in memory (GeogridResult.bands), so that the
-    caller need not read them back.
+    Each run's files are named prefix + autoRIFT's name (`prefixes`, default none) and are byte-identical to
+    run_numpy_geogrid with that dt when `creation_options` is None (geogrid.cpp's bytes; otherwise e.g. lossless
+    compression, values unchanged). The files are written straight into the folders: staging and publishing are
+    the outermost caller's (staging.staged_directory); on an error the files this call created are removed. The
+    bands named in `keep_bands` are also returned in memory (GeogridResult.bands), so that the caller need not read
+    them back.
 
     Raises:
         GeogridInputError: bad dt, a missing output folder, rasters not on the DEM grid, a geographic DEM, no
             overlap, an unreadable raster, a DEM window mostly nodata.
         OrbitError: a node's zero-Doppler time is outside the orbit.
-        ProductError: the outputs cannot be written.
+        ProductError, OutputError: the outputs cannot be written (e.g. a full disk).
     """
     started = time.monotonic()
+    names = list(prefixes) if prefixes is not None else [''] * len(runs)
+    if len(names) != len(runs):
+        raise ValueError('one file-name prefix per run')
     for dt, output_dir in runs:
         check_dt(dt)
         if not output_dir.is_dir():
             raise GeogridInputError(f'output folder {output_dir} does not exist; create it first')
     load_kernels_in_background()
     opened = open_rasters(rasters)
-    stagings: list[Path] = []
     try:
         plan = plan_geogrid(radar, opened, settings)
         window = plan.window
@@ -150,66 +158,81 @@ def run_geogrid_for_dts(
             f'{window.p_count} x {window.l_count} nodes, dt = {", ".join(str(dt) for dt, _ in runs)} s'
         )
         dt_outputs = [nodes.output_scalars(plan.context, dt) for dt, _ in runs]
-        for _, output_dir in runs:
-            stagings.append(Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=output_dir)))
+        paths = [
+            {name: output_dir / f'{prefix}{name}' for name in plan.outputs}
+            for (_, output_dir), prefix in zip(runs, names, strict=True)
+        ]
         kept: list[dict[str, np.ndarray]] = [{} for _ in runs]
-        _write_runs(plan, opened, dt_outputs, stagings, keep_bands, kept)
-        results = []
-        for (dt, output_dir), staging, bands in zip(runs, stagings, kept, strict=True):
-            written = {}
-            for name in plan.outputs:
-                os.replace(staging / name, output_dir / name)
-                written[name] = output_dir / name
-            results.append(_result(plan, dt, output_dir, written, bands))
+        try:
+            _write_runs(plan, opened, dt_outputs, paths, keep_bands, kept, creation_options, block_nodes)
+        except BaseException:
+            for written in paths:
+                for path in written.values():
+                    path.unlink(missing_ok=True)
+            raise
     finally:
-        for staging in stagings:
-            shutil.rmtree(staging, ignore_errors=True)
         opened.close()
     log.info(f'Geogrid (numpy) finished in {time.monotonic() - started:.1f} s')
-    return results
+    return [
+        _result(plan, dt, output_dir, written, bands)
+        for (dt, output_dir), written, bands in zip(runs, paths, kept, strict=True)
+    ]
 
 
 def _write_runs(
     plan: GeogridPlan,
     opened: OpenRasters,
     dt_outputs: Sequence[OutputScalars],
-    stagings: Sequence[Path],
+    paths: Sequence[dict[str, Path]],
     keep_bands: Collection[str],
     kept: list[dict[str, np.ndarray]],
+    creation_options: CreationOptions | None,
+    block_nodes: int | None,
 ) -> None:
-    """Write every block of every dt into its staging folder (and the kept bands into `kept`)."""
+    """Write every block of every dt into its files (and the kept bands into `kept`)."""
     window = plan.window
     nodata = plan.context.settings.nodata_out
-    tiffs = [
-        {
-            name: GeogridTiff(
-                staging / name,
-                window.p_count,
-                window.l_count,
-                OUTPUTS[name].bands,
-                OUTPUTS[name].dtype,
-                plan.geotransform,
-                plan.wkt,
-                nodata,
-            )
-            for name in plan.outputs
-        }
-        for staging in stagings
-    ]
+    rows_per_block = min(window.l_count, max(1, (block_nodes or blocks.BLOCK_NODES) // window.p_count))
+    tiffs: list[dict[str, GeogridTiff]] = []
     try:
-        for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs):
-            for files, bands, outputs in zip(tiffs, kept, per_dt, strict=True):
-                for name, tiff in files.items():
+        for files in paths:
+            tiffs.append({})
+            for name, path in files.items():
+                dtype = OUTPUTS[name].dtype
+                tiffs[-1][name] = GeogridTiff(
+                    path,
+                    window.p_count,
+                    window.l_count,
+                    OUTPUTS[name].bands,
+                    dtype,
+                    plan.geotransform,
+                    plan.wkt,
+                    nodata,
+                    options=creation_options(np.dtype(dtype), rows_per_block) if creation_options else (),
+                )
+        for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs, block_nodes=rows_per_block * window.p_count):
+            for run_tiffs, bands, outputs in zip(tiffs, kept, per_dt, strict=True):
+                for name, tiff in run_tiffs.items():
                     array = outputs[name]
                     tiff.write_rows(first_row, array)
                     if name in keep_bands:
                         if name not in bands:
                             bands[name] = np.empty((*array.shape[:-2], window.l_count, window.p_count), array.dtype)
                         bands[name][..., first_row : first_row + array.shape[-2], :] = array
-    finally:
-        for files in tiffs:
-            for tiff in files.values():
-                tiff.close()
+    except BaseException as error:
+        # The failed write's frames hold a band, which keeps its dataset open past our close otherwise.
+        for failed in (error, error.__context__):
+            if failed is not None:
+                traceback.clear_frames(failed.__traceback__)
+        close_all(tiff for files in tiffs for tiff in files.values())
+        raise
+    failure = close_all(tiff for files in tiffs for tiff in files.values())
+    if failure is not None:
+        folders = ', '.join(sorted({str(path.parent) for files in paths for path in files.values()}))
+        raise OutputError(
+            f'cannot finish writing the Geogrid GeoTIFFs in {folders} ({failure}); check free space (no space left '
+            'on the device?) and rerun'
+        )
 
 
 def _result(
@@ -237,6 +260,8 @@ def _result(
             'ylim_max': plan.ylim[1],
         },
         bands=bands,
+        geotransform=plan.geotransform,
+        projection_wkt=plan.wkt,
     )
 
 
@@ -249,7 +274,7 @@ def run_numpy_geogrid(
     keep_bands: Collection[str] = (),
 ) -> GeogridResult:
     """Run Geogrid and write autoRIFT's window_*.tif files into the existing folder `output_dir` (see
-    run_geogrid_for_dts: same errors, same staging).
+    run_geogrid_for_dts: same errors; the caller stages).
 
     Raises:
         GeogridInputError, OrbitError, ProductError: as run_geogrid_for_dts.

@@ -1,7 +1,10 @@
 """GeoTIFFs exactly as geogrid.cpp writes them: GTiff with no creation options, Int32 or Float64 bands, every band's
 nodata set to nodata_out, the DEM-window geotransform and the WKT of the EPSG code (not the DEM's own WKT)."""
 
+import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,12 +38,14 @@ class GeogridTiff:
         geotransform: tuple[float, ...],
         wkt: str,
         nodata: float,
+        options: tuple[str, ...] = (),
     ) -> None:
+        """`options` are GDAL GTiff creation options (none: geogrid.cpp's bytes; e.g. COMPRESS=DEFLATE)."""
         self.path = path
         self.dtype = np.dtype(dtype)
         try:
             driver = gdal.GetDriverByName('GTiff')
-            self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype])
+            self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype], options=list(options))
             self.dataset.SetGeoTransform(list(geotransform))
             self.dataset.SetProjection(wkt)
             for index in range(1, bands + 1):
@@ -63,3 +68,31 @@ class GeogridTiff:
         if self.dataset is not None:
             self.dataset.FlushCache()
             self.dataset = None
+
+
+def close_all(tiffs: Iterable[GeogridTiff]) -> str | None:
+    """Close GeoTIFFs (GDAL writes the last blocks and the directory then); the first error, or None.
+
+    With GDAL's exceptions on, a close that fails (a full disk) raises inside the dataset's destructor, which Python
+    can only report through sys.unraisablehook ("Exception ignored ..."); it is collected here instead, so that the
+    run fails with one line. (GDAL 3.6 has no Dataset.Close() and refuses DontUseExceptions() here.)
+    """
+    failures: list[str] = []
+
+    def collect(unraisable: Any) -> None:
+        failures.append(str(unraisable.exc_value))
+
+    previous = sys.unraisablehook
+    sys.unraisablehook = collect
+    try:
+        for tiff in tiffs:
+            if tiff.dataset is None:
+                continue
+            try:
+                tiff.dataset.FlushCache()
+            except RuntimeError as error:
+                failures.append(str(error))
+            tiff.dataset = None  # the last reference: GDALClose runs now, in the destructor
+    finally:
+        sys.unraisablehook = previous
+    return failures[0] if failures else None

@@ -1,37 +1,70 @@
-"""The Geogrid stage: pick an engine, check the inputs and the output folder, and publish the outputs atomically.
+"""The Geogrid stage: pick an engine, run it for one or many repeat times, and write the window_*.tif files.
 
-An engine writes into a temporary folder inside the output folder; only when it has finished are its files moved
-into place with os.replace, so an error or an interrupt never leaves a partial set of window_*.tif behind.
+The stage writes into the folder it is given (the caller stages and publishes: staging.staged_directory), under the
+names it is given (`prefix` + autoRIFT's window_*.tif names, so that many pairs fit one folder), with the
+requested lossless compression. With the project's engine it keeps the bands M11/M12 need in memory while the
+files are written, so the products are made without reading the GeoTIFFs back.
 """
 
 import dataclasses
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from osgeo import gdal
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child
 from hyp3_s1_m11m12.geogrid.spec import load_spec
-from hyp3_s1_m11m12.geogrid.types import (
-    DEFAULT_SETTINGS,
-    GeogridResult,
-    GeogridSettings,
-    ParameterRasters,
-    check_dt,
-)
+from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
+from hyp3_s1_m11m12.staging import staged_directory
 
 
 log = logging.getLogger(__name__)
+gdal.UseExceptions()
 
-ENGINES = ('auto', 'numpy', 'autorift', 'both')
-TEMPORARY_PREFIX = '.geogrid-partial-'
+# 'numpy' is the project's own engine (numba kernels; the CLI value is kept for compatibility).
+Engine = Literal['auto', 'numpy', 'autorift', 'both']
+ENGINES: tuple[Engine, ...] = typing.get_args(Engine)
+GeotiffCompression = Literal['deflate', 'zstd', 'none']
+GEOTIFF_COMPRESSIONS: tuple[GeotiffCompression, ...] = typing.get_args(GeotiffCompression)
+# Lossless, with the predictor for the data type (2: integer differences, 3: floating point); 'none' writes
+# geogrid.cpp's own bytes (GTiff without creation options).
+COMPRESSION_OPTIONS: dict[GeotiffCompression, tuple[str, ...]] = {
+    'deflate': ('COMPRESS=DEFLATE', 'ZLEVEL=6'),
+    'zstd': ('COMPRESS=ZSTD', 'ZSTD_LEVEL=9'),
+    'none': (),
+}
+# The bands M11/M12 are computed from (file name -> leading bands kept in memory).
+MATRIX_INPUT_BANDS = {
+    'window_location.tif': 1,
+    'window_rdr_off2vel_x_vec.tif': 3,
+    'window_rdr_off2vel_y_vec.tif': 2,
+    'window_scale_factor.tif': 1,
+}
+# Rows of nodes per block of the project's engine: the compressed strips are exactly one block high, so that each
+# block's flush writes whole strips once.
+BLOCK_NODES = 16384
 
-Engine = Callable[[RadarGeometry, float, ParameterRasters, Path, GeogridSettings], GeogridResult]
+Bands = dict[str, npt.NDArray[np.generic]]
+
+
+@dataclass(frozen=True)
+class GeogridRun:
+    """One Geogrid run's files and, with the project's engine, the bands M11/M12 need (None: read them back)."""
+
+    result: GeogridResult  # result.outputs maps autoRIFT's output names to the files written (prefixed)
+    geotransform: tuple[float, float, float, float, float, float] | None = None
+    projection_wkt: str = ''
+    nodata: float = float(constants.NODATA_OUT)
+    bands: Bands | None = field(default=None, repr=False)
 
 
 def resolve_engine(engine: str) -> str:
@@ -57,73 +90,172 @@ def resolve_engine(engine: str) -> str:
     return 'numpy'
 
 
-def engine_function(name: str) -> Engine:
-    """The run function of a resolved engine; imported here so that neither engine loads unless it runs."""
+def geotiff_options(
+    compression: str, dtype: type[np.generic] | np.dtype, rows_per_strip: int | None
+) -> tuple[str, ...]:
+    """GTiff creation options for a lossless `compression` of bands of `dtype`.
+
+    Raises:
+        GeogridInputError: an unknown compression.
+    """
+    if compression not in COMPRESSION_OPTIONS:
+        raise GeogridInputError(
+            f'unknown GeoTIFF compression {compression!r}: choose one of {", ".join(GEOTIFF_COMPRESSIONS)}'
+        )
+    options = COMPRESSION_OPTIONS[compression]  # type: ignore[index, unused-ignore]
+    if not options:
+        return ()
+    predictor = 'PREDICTOR=3' if np.issubdtype(np.dtype(dtype), np.floating) else 'PREDICTOR=2'
+    strips = (f'BLOCKYSIZE={rows_per_strip}',) if rows_per_strip else ()
+    return (*options, predictor, *strips)
+
+
+def engine_function(name: str) -> Callable[..., GeogridResult]:
+    """The run-into-a-folder function of an engine that writes autoRIFT's file names itself: autoRIFT's C++, or
+    both engines cross-checked; imported here so that neither loads unless it runs."""
     if name == 'autorift':
         return autorift_engine.run_autorift_geogrid
     if name == 'both':
         from hyp3_s1_m11m12.geogrid.cross_check import run_both_engines
 
         return run_both_engines
-    if name == 'numpy':
-        from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
-
-        return run_numpy_geogrid
-    raise GeogridInputError(f'unknown Geogrid engine {name!r}: choose numpy or autorift')
+    raise GeogridInputError(f'unknown Geogrid engine {name!r}: choose one of {", ".join(ENGINES)}')
 
 
-def prepare_output_dir(output_dir: Path) -> Path:
-    """Create `output_dir` if needed and check that files can be created in it; return it resolved.
+def _run_project_engine(
+    radar: RadarGeometry,
+    dts_seconds: Sequence[float],
+    rasters: ParameterRasters,
+    output_dir: Path,
+    prefixes: Sequence[str],
+    settings: GeogridSettings,
+    compression: str,
+) -> list[GeogridRun]:
+    """The project's engine for every dt with one geometry pass, keeping the bands M11/M12 need in memory."""
+    from hyp3_s1_m11m12.geogrid import engine
+
+    results = engine.run_geogrid_for_dts(
+        radar,
+        [(dt, output_dir) for dt in dts_seconds],
+        rasters,
+        settings,
+        keep_bands=tuple(MATRIX_INPUT_BANDS),
+        prefixes=prefixes,
+        creation_options=lambda dtype, rows: geotiff_options(compression, dtype, rows),
+        block_nodes=BLOCK_NODES,
+    )
+    return [
+        GeogridRun(
+            result=dataclasses.replace(result, bands={}),
+            geotransform=result.geotransform,
+            projection_wkt=result.projection_wkt,
+            nodata=float(settings.nodata_out),
+            bands={
+                name: result.bands[name][:count] for name, count in MATRIX_INPUT_BANDS.items() if name in result.bands
+            },
+        )
+        for result in results
+    ]
+
+
+def _compress(path: Path, target: Path, compression: str) -> None:
+    """Copy an engine's GeoTIFF losslessly compressed (values, nodata, geotransform and bands unchanged)."""
+    dataset = gdal.Open(str(path))
+    dtype = gdal.GetDataTypeName(dataset.GetRasterBand(1).DataType)
+    numpy_type = np.float64 if dtype.startswith('Float') else np.int32
+    options = list(geotiff_options(compression, numpy_type, None))
+    gdal.Translate(str(target), dataset, creationOptions=options)
+    del dataset
+
+
+def _run_file_engine(
+    name: str,
+    radar: RadarGeometry,
+    dt_seconds: float,
+    rasters: ParameterRasters,
+    output_dir: Path,
+    prefix: str,
+    settings: GeogridSettings,
+    compression: str,
+    work_dir: Path | None,
+) -> GeogridRun:
+    """An engine that writes autoRIFT's names itself: run it in `work_dir` when the files must be renamed or
+    compressed, then move them into `output_dir`."""
+    run_engine = engine_function(name)
+    direct = not prefix and compression == 'none'
+    if not direct and work_dir is None:
+        raise ValueError('a prefixed or compressed run of a file-writing engine needs a work_dir')
+    folder = output_dir if direct else Path(work_dir)  # type: ignore[arg-type]
+    result = run_engine(radar, dt_seconds, rasters, folder, settings)
+    outputs = {}
+    for output_name, path in result.outputs.items():
+        target = output_dir / f'{prefix}{output_name}'
+        if compression == 'none':
+            Path(path).replace(target)
+        else:
+            _compress(Path(path), target, compression)
+            Path(path).unlink()
+        outputs[output_name] = target
+    return GeogridRun(result=dataclasses.replace(result, output_dir=output_dir, outputs=outputs))
+
+
+def geogrid_for_repeat_times(
+    radar: RadarGeometry,
+    dts_seconds: Sequence[float],
+    rasters: ParameterRasters,
+    output_dir: Path,
+    prefixes: Sequence[str],
+    settings: GeogridSettings = DEFAULT_SETTINGS,
+    *,
+    engine: str = 'auto',
+    compression: str = 'none',
+    work_dir: Path | None = None,
+) -> list[GeogridRun]:
+    """Geogrid for each repeat time, its files named `prefix` + window_*.tif in the existing folder `output_dir`.
+
+    The one entry point for many dt values on one reference geometry: with the project's engine the dt-independent
+    radar geometry is computed once for all of them (each dt's files bit-identical to a single-dt run); a
+    file-writing engine (autorift, both) runs once per dt.
 
     Raises:
-        GeogridInputError: it cannot be created or written to.
+        GeogridInputError: an unknown or unavailable engine or compression, or whatever input the engine rejects.
+        OrbitError: the orbit does not cover the scene.
     """
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise GeogridInputError(
-            f'cannot create the output directory {output_dir}: {error.strerror or error}; choose another --output-dir'
-        ) from None
-    if not output_dir.is_dir():
-        raise GeogridInputError(f'the output directory {output_dir} is not a directory; choose another --output-dir')
-    try:
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as error:
-        raise GeogridInputError(
-            f'cannot write in the output directory {output_dir}: {error.strerror or error}; choose a writable '
-            '--output-dir'
-        ) from None
-    return output_dir.resolve()
+    if len(dts_seconds) != len(prefixes):
+        raise ValueError('one file-name prefix per repeat time')
+    name = resolve_engine(engine)
+    geotiff_options(compression, np.int32, None)  # an unknown compression fails before any work
+    for dt_seconds in dts_seconds:
+        log.info(
+            'Geogrid with the %s engine: dt = %.6f s = %.9f days, into %s',
+            name,
+            dt_seconds,
+            dt_seconds / constants.SECONDS_PER_DAY,
+            output_dir,
+        )
+    if name == 'numpy':  # one geometry pass for every dt
+        runs = _run_project_engine(radar, dts_seconds, rasters, output_dir, prefixes, settings, compression)
+    else:
+        runs = [
+            _run_file_engine(name, radar, dt, rasters, output_dir, prefix, settings, compression, work_dir)
+            for dt, prefix in zip(dts_seconds, prefixes, strict=True)
+        ]
+    for run in runs:
+        _log_grid(run.result)
+    return runs
 
 
-def existing_outputs(output_dir: Path) -> list[Path]:
-    return [output_dir / name for name in constants.GEOGRID_OUTPUT_NAMES if (output_dir / name).exists()]
-
-
-def publish_outputs(result: GeogridResult, output_dir: Path) -> GeogridResult:
-    """Move the engine's outputs from its temporary folder into `output_dir`, replacing files of an older run.
-
-    Old window_*.tif this run did not write are removed too, so the folder never mixes two runs.
-    """
-    unexpected = set(result.outputs) - set(constants.GEOGRID_OUTPUT_NAMES)
-    if unexpected:
-        raise RuntimeError(f'the {result.engine} engine reported unknown outputs {sorted(unexpected)}')
-    for stale in existing_outputs(output_dir):
-        if stale.name not in result.outputs:
-            log.info('Removing %s from an earlier run (this run does not write it)', stale)
-            stale.unlink()
-    published: dict[str, Path] = {}
-    try:
-        for name, path in result.outputs.items():
-            os.replace(path, output_dir / name)
-            published[name] = output_dir / name
-    except BaseException:
-        # A failure half way would leave a mix of this run and an older one: remove what was moved.
-        for path in published.values():
-            path.unlink(missing_ok=True)
-        raise
-    return dataclasses.replace(result, output_dir=output_dir, outputs=published)
+def _log_grid(result: GeogridResult) -> None:
+    log.info(
+        'Geogrid grid: pOff = %d, lOff = %d, pCount = %d, lCount = %d (EPSG:%d); X_res = %.6f m, Y_res = %.6f m',
+        result.p_off,
+        result.l_off,
+        result.p_count,
+        result.l_count,
+        result.epsg,
+        result.x_res_m,
+        result.y_res_m,
+    )
 
 
 def run_geogrid(
@@ -134,56 +266,23 @@ def run_geogrid(
     settings: GeogridSettings = DEFAULT_SETTINGS,
     *,
     engine: str = 'auto',
-    overwrite: bool = False,
-) -> GeogridResult:
-    """Run Geogrid with repeat time `dt_seconds` and write its window_*.tif into `output_dir` (created if needed).
-
-    Raises:
-        GeogridInputError: dt <= 0, an unknown or unavailable engine, an unusable output directory, outputs that
-            exist already without `overwrite`, or whatever input the engine rejects. Nothing is left behind then.
-    """
-    check_dt(dt_seconds)
-    name = resolve_engine(engine)
-    run_engine = engine_function(name)
-    created_output_dir = not Path(output_dir).exists()
-    output_dir = prepare_output_dir(Path(output_dir))
-    existing = existing_outputs(output_dir)
-    if existing and not overwrite:
-        raise GeogridInputError(
-            f'{output_dir} already holds Geogrid outputs ({", ".join(path.name for path in existing)}): '
-            'use --overwrite to replace them, or choose another --output-dir'
-        )
-
-    log.info(
-        'Geogrid with the %s engine: dt = %.6f s = %.9f days, output directory %s',
-        name,
-        dt_seconds,
-        dt_seconds / constants.SECONDS_PER_DAY,
+    compression: str = 'none',
+    prefix: str = '',
+    work_dir: Path | None = None,
+) -> GeogridRun:
+    """Geogrid with one repeat time into the existing folder `output_dir` (see geogrid_for_repeat_times)."""
+    (run,) = geogrid_for_repeat_times(
+        radar,
+        [dt_seconds],
+        rasters,
         output_dir,
+        [prefix],
+        settings,
+        engine=engine,
+        compression=compression,
+        work_dir=work_dir,
     )
-    workspace = Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=output_dir))
-    try:
-        result = run_engine(radar, dt_seconds, rasters, workspace, settings)
-        published = publish_outputs(result, output_dir)
-    except BaseException:
-        shutil.rmtree(workspace, ignore_errors=True)
-        if created_output_dir and not any(output_dir.iterdir()):
-            output_dir.rmdir()
-        raise
-    shutil.rmtree(workspace, ignore_errors=True)
-
-    log.info(
-        'Geogrid grid: pOff = %d, lOff = %d, pCount = %d, lCount = %d (EPSG:%d); X_res = %.6f m, Y_res = %.6f m',
-        published.p_off,
-        published.l_off,
-        published.p_count,
-        published.l_count,
-        published.epsg,
-        published.x_res_m,
-        published.y_res_m,
-    )
-    log.info('Geogrid wrote %s', ', '.join(sorted(published.outputs)))
-    return published
+    return run
 
 
 def geogrid_from_spec(
@@ -192,19 +291,39 @@ def geogrid_from_spec(
     dt_seconds: float | None = None,
     engine: str = 'auto',
     overwrite: bool = False,
+    compression: str = 'none',
 ) -> GeogridResult:
-    """Run the Geogrid stage on a run specification (the spec.json format of the golden cases).
+    """Run the Geogrid stage on a run specification (the spec.json format of the golden cases), staged: the nine
+    window_*.tif appear in `output_dir` together or not at all.
 
     Raster paths in the spec are relative to its folder; dt is the spec's dt.dt_true_seconds unless given.
+
+    Raises:
+        UserFacingError: a bad spec, dt, engine or output folder, outputs present without `overwrite`, or whatever
+            the engine rejects; `output_dir` is left as it was then.
     """
     spec = load_spec(Path(spec_path).resolve())
     dt = spec.dt_seconds if dt_seconds is None else dt_seconds
+    check_dt(dt)
+    name = resolve_engine(engine)
+    geotiff_options(compression, np.int32, None)
     log.info(
         'Geogrid spec %s (case %s), dt from %s',
         spec_path,
         spec.name,
         'the spec' if dt_seconds is None else 'the command line',
     )
-    return run_geogrid(
-        spec.radar, dt, spec.rasters, Path(output_dir), spec.settings, engine=engine, overwrite=overwrite
-    )
+    with staged_directory(Path(output_dir), constants.GEOGRID_OUTPUT_NAMES, overwrite=overwrite) as staging:
+        run = run_geogrid(
+            spec.radar,
+            dt,
+            spec.rasters,
+            staging.products,
+            spec.settings,
+            engine=name,
+            compression=compression,
+            work_dir=staging.work,
+        )
+        published = {output: staging.output_dir / output for output in run.result.outputs}
+    log.info('Geogrid wrote %s', ', '.join(sorted(published)))
+    return dataclasses.replace(run.result, output_dir=staging.output_dir, outputs=published)

@@ -80,6 +80,9 @@ class GeogridResult:
     # The bands the caller asked to keep in memory (file name -> (bands, l_count, p_count)), so that it need not
     # read the files back; empty by default.
     bands: dict[str, Any] = field(default_factory=dict)
+    # The outputs' geotransform and WKT (the project's engine), for products made from `bands` without a re-read.
+    geotransform: tuple[float, float, float, float, float, float] | None = None
+    projection_wkt: str = ''
 
 
 def check_dt(dt_seconds: float) -> None:

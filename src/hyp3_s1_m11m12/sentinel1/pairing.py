@@ -10,10 +10,13 @@ products' starts is kept too, with a warning when it disagrees.
 """
 
 import logging
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from hyp3_s1_m11m12 import constants
-from hyp3_s1_m11m12.errors import InvalidGranuleError
+from hyp3_s1_m11m12.errors import InvalidGranuleError, TimingError
 from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition
 from hyp3_s1_m11m12.sentinel1.annotation import Burst
 from hyp3_s1_m11m12.sentinel1.names import is_burst_name
@@ -30,20 +33,87 @@ EARLIEST_BURST_RULE = 'earliest secondary burst minus earliest overlapping refer
 COMMON_BURST_RULE = 'first common burst'
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class RepeatTime:
-    dt_seconds: float  # secondary minus reference start of the first common burst
-    product_dt_seconds: float  # secondary minus reference merged sensing start
-    reference: Acquisition
-    secondary: Acquisition
-    swapped: bool  # the given reference was the later acquisition
-    matched_burst_id: str | None  # id of the first common burst (None when matched by time since the node)
-    rule: str = EARLIEST_BURST_RULE  # how dt_seconds was obtained
+    """The repeat time dt of a pair and where it came from: the one record of dt, checked once, here.
+
+    dt is the secondary's sensing start minus the reference's, in seconds: of the first common burst for a pair of
+    acquisitions, or as given (a secondary sensing start, or dt itself). Times are naive UTC; the reference is
+    always the older acquisition. Everything downstream (Geogrid, products, provenance) takes dt from here.
+
+    Raises (on creation):
+        TimingError: dt is not a finite number of seconds in [MINIMUM_DT_S, max_dt_seconds].
+    """
+
+    dt_seconds: float
+    reference_granule: str
+    reference_sensing_start: datetime
+    secondary_sensing_start: datetime
+    secondary_granule: str | None = None  # None when dt or the secondary sensing start was given instead
+    source: str = 'given directly'  # how dt was obtained, for the log and the provenance
+    product_dt_seconds: float | None = None  # secondary minus reference merged sensing start, for a pair
+    swapped: bool = False  # the given reference was the later acquisition
+    matched_burst_id: str | None = None  # id of the first common burst (None when matched by time since the node)
+    rule: str = 'given directly'  # which rule gave dt (EARLIEST_BURST_RULE, COMMON_BURST_RULE) for a pair
     common_burst_dt_seconds: float | None = None  # secondary minus reference start of the first common burst
+    max_dt_seconds: float = field(default_factory=lambda: configured_max_dt_seconds())
+
+    def __post_init__(self) -> None:
+        check_dt_bounds(self.dt_seconds, self.max_dt_seconds)
 
     @property
     def dt_days(self) -> float:
         return self.dt_seconds / constants.SECONDS_PER_DAY
+
+    def describe(self) -> str:
+        """dt in seconds and days with its source, e.g. for the log."""
+        return f'dt = {self.dt_seconds:.6f} s = {self.dt_days:.9f} days ({self.source})'
+
+
+def configured_max_dt_seconds() -> float:
+    """The largest accepted dt: constants.DEFAULT_MAX_DT_DAYS, or the days in the MAX_DT_DAYS_ENV variable.
+
+    Raises:
+        TimingError: the variable is not a positive number of days.
+    """
+    text = os.environ.get(constants.MAX_DT_DAYS_ENV)
+    if text is None or not text.strip():
+        return constants.DEFAULT_MAX_DT_DAYS * constants.SECONDS_PER_DAY
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days > 0):
+        raise TimingError(f'{constants.MAX_DT_DAYS_ENV}={text!r} is not a positive number of days; unset it or fix it')
+    return days * constants.SECONDS_PER_DAY
+
+
+def check_dt_bounds(dt_seconds: float, max_dt_seconds: float) -> None:
+    """Sentinel-1 pairs are at least one burst cycle apart and at most a few years (the mission is ~10 years old);
+    anything else is a typo or a wrong date, which Geogrid would turn into nonsense or an overflow.
+
+    Raises:
+        TimingError: dt outside [MINIMUM_DT_S, max_dt_seconds], or not a finite number.
+    """
+    if not isinstance(dt_seconds, int | float) or isinstance(dt_seconds, bool) or not math.isfinite(dt_seconds):
+        raise TimingError(f'the repeat time dt = {dt_seconds!r} s is not a finite number of seconds; give e.g. 1036800')
+    if dt_seconds <= 0:
+        raise TimingError(
+            f'the repeat time dt = {dt_seconds} s must be positive: the secondary acquisition must be later than '
+            'the reference (dt = secondary sensing start - reference sensing start)'
+        )
+    if dt_seconds < MINIMUM_DT_S:
+        raise TimingError(
+            f'the repeat time dt = {dt_seconds} s is shorter than {MINIMUM_DT_S} s: that is the same acquisition; '
+            'give a secondary from another pass'
+        )
+    max_days = max_dt_seconds / constants.SECONDS_PER_DAY
+    if dt_seconds > max_dt_seconds:
+        raise TimingError(
+            f'the repeat time dt = {dt_seconds:.6g} s ({dt_seconds / constants.SECONDS_PER_DAY:.6g} days) is longer '
+            f'than the maximum of {max_days:g} days; check the secondary and its date, or raise the limit with '
+            f'--max-dt-days or {constants.MAX_DT_DAYS_ENV}'
+        )
 
 
 def _polarization_mode(acquisition: Acquisition) -> str:
@@ -137,11 +207,19 @@ def repeat_time(reference: Acquisition, secondary: Acquisition) -> RepeatTime:
             f'({product_dt:.6f} s) by {dt - product_dt:.3f} s: the products start on different bursts; using '
             f'{dt:.6f} s'
         )
+    matched = (
+        f'first common burst {first_reference.burst_id}'
+        if with_ids
+        else 'bursts matched by time since the ascending node'
+    )
     return RepeatTime(
         dt_seconds=dt,
+        reference_granule=reference.granule,
+        reference_sensing_start=reference.sensing_start,
+        secondary_granule=secondary.granule,
+        secondary_sensing_start=secondary.sensing_start,
+        source=f'secondary {secondary.granule}, {matched}',
         product_dt_seconds=product_dt,
-        reference=reference,
-        secondary=secondary,
         swapped=swapped,
         matched_burst_id=first_reference.burst_id if with_ids else None,
         rule=rule,

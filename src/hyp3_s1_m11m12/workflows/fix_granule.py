@@ -75,7 +75,7 @@ def compute_and_fix(
         )
     parameters = parameter_file or granule_parameter_file(granule) or constants.DEFAULT_PARAMETER_FILE
     with tempfile.TemporaryDirectory(prefix='fix_granule-compute-') as work:
-        products = s1_correction_fixed(
+        (products,) = s1_correction_fixed(
             _scene(metadata.id_img1, scene_dir),
             secondary=_scene(metadata.id_img2, scene_dir),
             parameter_file=parameters,

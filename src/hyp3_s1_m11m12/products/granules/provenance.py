@@ -14,6 +14,7 @@ import netCDF4
 from hyp3_s1_m11m12.constants import SECONDS_PER_DAY
 from hyp3_s1_m11m12.errors import ProductError
 from hyp3_s1_m11m12.products.granules.metadata import SOURCE_PRODUCT_ATTRIBUTE
+from hyp3_s1_m11m12.products.provenance import UNKNOWN_SECONDARY
 
 
 TRUE_DT_CONVENTION = 'true_dt'
@@ -61,6 +62,11 @@ def _text(dataset: netCDF4.Dataset, name: str) -> str | None:
     return str(dataset.getncattr(name)) if name in dataset.ncattrs() else None
 
 
+def _known(secondary: str | None) -> str | None:
+    """None for a product made from a dt or a sensing time alone (its secondary scene was never named)."""
+    return None if secondary == UNKNOWN_SECONDARY else secondary
+
+
 def read_product_provenance(path: Path, *, source: str | None = None, job_id: str | None = None) -> ProductProvenance:
     """The provenance global attributes of a conversion-matrices file.
 
@@ -73,7 +79,7 @@ def read_product_provenance(path: Path, *, source: str | None = None, job_id: st
             provenance = ProductProvenance(
                 source=source or path.name,
                 reference=_text(dataset, 'reference_granule'),
-                secondary=_text(dataset, 'secondary_granule'),
+                secondary=_known(_text(dataset, 'secondary_granule')),
                 dt_seconds=float(dt_text) if dt_text is not None else None,
                 dt_convention=_text(dataset, 'dt_convention'),
                 job_id=job_id,

@@ -1,0 +1,222 @@
+"""A pair's products from Geogrid on the reference geometry: the nine GeoTIFFs, the NetCDF and the quick-look.
+
+`products_in_staging` runs Geogrid once for all the repeat times of one reference geometry and makes each pair's
+products from the bands it produced (nothing is read back with the project's engine), named for the pair, in the
+staging folder of the caller (staging.staged_directory), which publishes them.
+"""
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyp3_s1_m11m12 import __version__, constants
+from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
+from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
+from hyp3_s1_m11m12.geogrid.stage import GEOTIFF_COMPRESSIONS, GeogridRun, geogrid_for_repeat_times, resolve_engine
+from hyp3_s1_m11m12.geometry.radar import RadarGeometry
+from hyp3_s1_m11m12.products.conversion_matrices import MATRIX_DTYPES, write_conversion_matrices
+from hyp3_s1_m11m12.products.mapping import mapping_attributes
+from hyp3_s1_m11m12.products.matrices import GeogridBands, conversion_matrices_from_bands, read_geogrid_bands
+from hyp3_s1_m11m12.products.provenance import NETCDF_EXTENSION, PRODUCT_SUFFIX, QUICKLOOK_EXTENSION, Provenance
+from hyp3_s1_m11m12.products.quicklook import write_quicklook
+from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
+from hyp3_s1_m11m12.staging import Staging, staged_directory
+
+
+log = logging.getLogger(__name__)
+
+# Any north-up grid: only the projection matters when checking early that the NetCDF can describe it.
+UNIT_GEOTRANSFORM = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+DEFAULT_GEOTIFF_COMPRESSION = 'deflate'
+
+
+@dataclass(frozen=True)
+class CorrectionProducts:
+    """The outputs of one pair, all complete, and the numbers worth printing."""
+
+    netcdf: Path
+    geotiffs: tuple[Path, ...]  # the nine <stem>_window_*.tif, in GEOGRID_OUTPUT_NAMES order
+    quicklook: Path
+    dr_to_vr_factor: float
+    provenance: Provenance
+    parameter_region: str
+    epsg: int
+
+    @property
+    def dt_seconds(self) -> float:
+        return self.provenance.dt_seconds
+
+    @property
+    def dt_days(self) -> float:
+        return self.provenance.dt_days
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Everything to upload, the NetCDF last (whoever waits for it finds the rest there)."""
+        return (*self.geotiffs, self.quicklook, self.netcdf)
+
+    def geotiff(self, name: str) -> Path:
+        """The file of Geogrid output `name` (e.g. 'window_location.tif')."""
+        return self.geotiffs[constants.GEOGRID_OUTPUT_NAMES.index(name)]
+
+
+def product_names(stem: str) -> list[str]:
+    """Every file a pair's run writes, named for the pair."""
+    return [
+        *(f'{stem}_{name}' for name in constants.GEOGRID_OUTPUT_NAMES),
+        f'{stem}{PRODUCT_SUFFIX}{QUICKLOOK_EXTENSION}',
+        f'{stem}{PRODUCT_SUFFIX}{NETCDF_EXTENSION}',
+    ]
+
+
+def check_choices(engine: str, m11m12_dtype: str, geotiff_compression: str) -> None:
+    """Fail on a bad engine, dtype or compression before any metadata is read or Geogrid runs."""
+    if engine != 'auto':  # 'auto' is resolved when Geogrid runs (it may probe for autoRIFT)
+        resolve_engine(engine)
+    if m11m12_dtype not in MATRIX_DTYPES:
+        raise ProductError(f'unknown M11/M12 data type {m11m12_dtype!r}; choose one of {", ".join(MATRIX_DTYPES)}')
+    if geotiff_compression not in GEOTIFF_COMPRESSIONS:
+        raise ProductError(
+            f'unknown GeoTIFF compression {geotiff_compression!r}; choose one of {", ".join(GEOTIFF_COMPRESSIONS)}'
+        )
+
+
+def _pair_products(
+    run: GeogridRun, provenance: Provenance, parameter_set: ParameterSet, staging: Staging, m11m12_dtype: str
+) -> CorrectionProducts:
+    """M11/M12 from the bands Geogrid kept in memory (read back only for an engine that wrote files), then the
+    NetCDF and the quick-look, written at the same time."""
+    result = run.result
+    if result.epsg != parameter_set.epsg:
+        raise GeogridInputError(
+            f'Geogrid ran in EPSG:{result.epsg} (the DEM) but region {parameter_set.name} of the parameter file '
+            f'says EPSG:{parameter_set.epsg}; fix the parameter file'
+        )
+    missing = [name for name in constants.GEOGRID_OUTPUT_NAMES if name not in result.outputs]
+    if missing:
+        raise GeogridInputError(
+            f'the {result.engine} Geogrid engine did not write {", ".join(missing)}: region {parameter_set.name} of '
+            'the parameter file lacks rasters M11/M12 need (dhdx, dhdy, vx, vy, ...), or the engine is too old; use '
+            'a complete ITS_LIVE parameter file and autoRIFT >= 1.5'
+        )
+    if run.bands is not None and run.geotransform is not None:
+        bands = GeogridBands(
+            run.bands, run.geotransform, run.projection_wkt, run.nodata, f'Geogrid of {provenance.stem}'
+        )
+    else:
+        bands = read_geogrid_bands(staging.products, {name: path.name for name, path in result.outputs.items()})
+    matrices = conversion_matrices_from_bands(bands)
+    stem = f'{provenance.stem}{PRODUCT_SUFFIX}'
+    netcdf, quicklook = (
+        staging.products / f'{stem}{NETCDF_EXTENSION}',
+        staging.products / f'{stem}{QUICKLOOK_EXTENSION}',
+    )
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix='products') as pool:
+        drawing = pool.submit(write_quicklook, matrices, quicklook, provenance=provenance)
+        write_conversion_matrices(matrices, netcdf, provenance=provenance, dtype=m11m12_dtype)
+        drawing.result()
+    published = staging.output_dir
+    log.info(
+        'Wrote %s (M11/M12 %s, dr_to_vr_factor = %.12g) with dt = %.6f s = %.9f days',
+        published / netcdf.name,
+        m11m12_dtype,
+        matrices.dr_to_vr_factor,
+        provenance.dt_seconds,
+        provenance.dt_days,
+    )
+    return CorrectionProducts(
+        netcdf=published / netcdf.name,
+        geotiffs=tuple(published / result.outputs[name].name for name in constants.GEOGRID_OUTPUT_NAMES),
+        quicklook=published / quicklook.name,
+        dr_to_vr_factor=matrices.dr_to_vr_factor,
+        provenance=provenance,
+        parameter_region=parameter_set.name,
+        epsg=result.epsg,
+    )
+
+
+def products_in_staging(
+    staging: Staging,
+    radar: RadarGeometry,
+    repeat_times: Sequence[RepeatTime],
+    parameter_set: ParameterSet,
+    *,
+    engine: str = 'auto',
+    m11m12_dtype: str = 'float32',
+    geotiff_compression: str = DEFAULT_GEOTIFF_COMPRESSION,
+    orbit_source: str | None = None,
+    buffer: int | None = None,
+) -> list[CorrectionProducts]:
+    """Geogrid on `radar` for every repeat time (one call), then each pair's products, into `staging.products`."""
+    check_choices(engine, m11m12_dtype, geotiff_compression)
+    # Before Geogrid runs: the NetCDF's grid mapping exists only for UTM and polar stereographic grids.
+    mapping_attributes(parameter_set.epsg, UNIT_GEOTRANSFORM)
+    provenances = [
+        Provenance(
+            software_version=__version__,
+            repeat_time=timing,
+            engine='pending',
+            engine_version='pending',
+            parameter_file=parameter_set.parameter_file,
+            parameter_region=parameter_set.name,
+            orbit_source=orbit_source,
+            buffer_pixels=buffer,
+            geotiff_compression=geotiff_compression,
+        )
+        for timing in repeat_times
+    ]
+    stems = [provenance.stem for provenance in provenances]
+    if len(set(stems)) != len(stems):
+        raise GeogridInputError(f'a secondary is given twice ({", ".join(sorted(stems))}); give each once')
+    staging.claim([name for stem in stems for name in product_names(stem)])
+    runs = geogrid_for_repeat_times(
+        radar,
+        [timing.dt_seconds for timing in repeat_times],
+        parameter_set.rasters,
+        staging.products,
+        [f'{stem}_' for stem in stems],
+        engine=engine,
+        compression=geotiff_compression,
+        work_dir=staging.work,
+    )
+    return [
+        _pair_products(
+            run,
+            _with_engine(provenance, run),
+            parameter_set,
+            staging,
+            m11m12_dtype,
+        )
+        for run, provenance in zip(runs, provenances, strict=True)
+    ]
+
+
+def _with_engine(provenance: Provenance, run: GeogridRun) -> Provenance:
+    engine_version = run.result.engine_version
+    # autoRIFT's own Geogrid reports its version; the project's engine reproduces autoRIFT's v1.6.0 algorithm.
+    autorift = engine_version if run.result.engine == 'autorift' else constants.AUTORIFT_ALGORITHM_VERSION
+    return dataclasses.replace(
+        provenance, engine=run.result.engine, engine_version=engine_version, autorift_version=autorift
+    )
+
+
+def correction_from_radar_geometry(
+    radar: RadarGeometry,
+    repeat_times: Sequence[RepeatTime],
+    parameter_set: ParameterSet,
+    *,
+    output_dir: Path = Path('.'),
+    overwrite: bool = False,
+    **options: object,
+) -> list[CorrectionProducts]:
+    """Products for each repeat time on any radar geometry, staged and published into `output_dir` together.
+
+    Raises:
+        UserFacingError: a bad choice, an unusable or locked output folder, products present without `overwrite`,
+            or any error of Geogrid or the products; `output_dir` is left as it was then.
+    """
+    with staged_directory(output_dir, overwrite=overwrite) as staging:
+        return products_in_staging(staging, radar, repeat_times, parameter_set, **options)  # type: ignore[arg-type]

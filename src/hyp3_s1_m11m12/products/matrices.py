@@ -1,0 +1,244 @@
+"""M11/M12 on a map grid: computed from Geogrid's bands, in memory or read from its window_*.tif files.
+
+M11 = Y2 / (X1*Y2 - X2*Y1) / sf1 and M12 = -X2 / (X1*Y2 - X2*Y1) / sf1, X and Y being bands 1-2 of
+window_rdr_off2vel_x_vec / _y_vec and sf1 band 1 of window_scale_factor (Eq. A18 of Lei et al. 2021).
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from osgeo import gdal
+
+from hyp3_s1_m11m12 import constants
+from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.geogrid.stage import MATRIX_INPUT_BANDS  # the one table of the bands M11/M12 use
+from hyp3_s1_m11m12.products.mapping import spatial_reference
+
+
+gdal.UseExceptions()
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class ConversionMatrices:
+    """M11 and M12 on a map grid, in pixel/(m/yr); NaN marks nodata.
+
+    x and y are the cell centres (ascending x, descending y for a north-up grid); `geotransform` is the pixel-centre
+    geotransform (GDAL's origin shifted by half a cell), the one written to the `mapping` variable.
+    `dr_to_vr_factor` converts slant-range pixel displacement to slant-range velocity (m/yr per pixel).
+    """
+
+    M11: FloatArray
+    M12: FloatArray
+    x: FloatArray
+    y: FloatArray
+    epsg: int
+    geotransform: tuple[float, float, float, float, float, float]
+    dr_to_vr_factor: float
+
+    def __post_init__(self) -> None:
+        if self.M11.ndim != 2 or self.M11.shape != self.M12.shape:
+            raise ProductError(f'M11 {self.M11.shape} and M12 {self.M12.shape} must be 2-D arrays of the same shape')
+        ny, nx = self.M11.shape
+        if self.x.shape != (nx,) or self.y.shape != (ny,):
+            raise ProductError(
+                f'x {self.x.shape} and y {self.y.shape} do not match the matrices {self.M11.shape} (y, x)'
+            )
+        if len(self.geotransform) != 6:
+            raise ProductError(f'a geotransform has 6 terms, got {self.geotransform}')
+        if not math.isfinite(self.dr_to_vr_factor):
+            raise ProductError(f'dr_to_vr_factor {self.dr_to_vr_factor} is not finite')
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        ny, nx = self.M11.shape
+        return ny, nx
+
+
+def compute_conversion_matrices(
+    x1: FloatArray, x2: FloatArray, y1: FloatArray, y2: FloatArray, sf1: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """M11 and M12 from Geogrid's off2vel bands and range scale factor (NaN in, NaN out; a zero determinant too)."""
+    with np.errstate(divide='ignore', invalid='ignore'):
+        determinant = x1 * y2 - x2 * y1
+        m11 = y2 / determinant / sf1
+        m12 = -x2 / determinant / sf1
+    m11[~np.isfinite(m11)] = np.nan
+    m12[~np.isfinite(m12)] = np.nan
+    return m11, m12
+
+
+def pixel_centre_geotransform(geotransform: Sequence[float]) -> tuple[float, float, float, float, float, float]:
+    """GDAL's corner geotransform with the origin moved to the centre of the first cell (hyp3-autorift >= 0.18.1)."""
+    x0, dx, rx, y0, ry, dy = (float(term) for term in geotransform)
+    return (x0 + dx / 2, dx, rx, y0 + dy / 2, ry, dy)
+
+
+def cell_centres(centre_geotransform: Sequence[float], shape: tuple[int, int]) -> tuple[FloatArray, FloatArray]:
+    """x and y of the cell centres of a north-up grid of `shape` (ny, nx)."""
+    ny, nx = shape
+    x = centre_geotransform[0] + centre_geotransform[1] * np.arange(nx, dtype=np.float64)
+    y = centre_geotransform[3] + centre_geotransform[5] * np.arange(ny, dtype=np.float64)
+    return x, y
+
+
+# The Geogrid outputs M11/M12 are computed from, with the number of leading bands used of each.
+LOCATION = 'window_location.tif'
+OFF2VEL_X = 'window_rdr_off2vel_x_vec.tif'
+OFF2VEL_Y = 'window_rdr_off2vel_y_vec.tif'
+SCALE_FACTOR = 'window_scale_factor.tif'
+
+
+@dataclass(frozen=True, eq=False)
+class GeogridBands:
+    """The Geogrid bands M11/M12 need, as Geogrid produced them, on one grid.
+
+    `bands` maps each file name of MATRIX_INPUT_BANDS to an array of shape (bands, rows, columns) holding at least
+    that many bands; `nodata` marks nodata in every band (Geogrid's nodata_out). `geotransform` is GDAL's (corner).
+    """
+
+    bands: Mapping[str, npt.NDArray[np.generic]]
+    geotransform: tuple[float, float, float, float, float, float]
+    projection_wkt: str
+    nodata: float | None = float(constants.NODATA_OUT)
+    source: str = 'the Geogrid outputs'  # named in error messages
+
+
+def _with_nan(values: npt.NDArray[np.generic], nodata: float | None) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """The band as float64 with nodata (and non-finite values) as NaN, and that mask."""
+    floats = np.array(values, dtype=np.float64)
+    mask = ~np.isfinite(floats) if nodata is None else (floats == nodata) | ~np.isfinite(floats)
+    floats[mask] = np.nan
+    return floats, mask
+
+
+def conversion_matrices_from_bands(geogrid: GeogridBands) -> ConversionMatrices:
+    """M11/M12 from Geogrid's bands in memory (the workflow's path: nothing is read back from disk).
+
+    Nodata (window_location band 1, or any of X1, X2, Y1, Y2, sf1) becomes NaN. dr_to_vr_factor is the median of
+    the valid values of window_rdr_off2vel_x_vec band 3.
+
+    Raises:
+        ProductError: a band is missing; the grids differ; the grid is rotated or has no EPSG code; nothing is valid.
+    """
+    for name, count in MATRIX_INPUT_BANDS.items():
+        if name not in geogrid.bands or geogrid.bands[name].ndim != 3 or geogrid.bands[name].shape[0] < count:
+            raise ProductError(
+                f'{geogrid.source}: {name} is missing or has fewer than {count} band(s); it is not a complete Geogrid '
+                'output, run Geogrid again'
+            )
+    shape = geogrid.bands[LOCATION].shape[1:]
+    for name in MATRIX_INPUT_BANDS:
+        if geogrid.bands[name].shape[1:] != shape:
+            raise ProductError(
+                f'{geogrid.source}: {name} is not on the grid of {LOCATION} ({geogrid.bands[name].shape[1:]} vs '
+                f'{shape}); all Geogrid outputs must come from the same run, run Geogrid again'
+            )
+    geotransform = geogrid.geotransform
+    if geotransform[2] != 0 or geotransform[4] != 0:
+        raise ProductError(
+            f'the Geogrid grid of {geogrid.source} is rotated (geotransform {geotransform}); '
+            'ITS_LIVE grids are north-up, use a north-up DEM'
+        )
+    if not geogrid.projection_wkt:
+        raise ProductError(
+            f"{geogrid.source}: {LOCATION} has no map projection; Geogrid writes the DEM's CRS, "
+            'give it a DEM with an EPSG-coded UTM or polar stereographic CRS'
+        )
+    _, epsg = spatial_reference(geogrid.projection_wkt)
+
+    _, location_mask = _with_nan(geogrid.bands[LOCATION][0], geogrid.nodata)
+    x1, x2, offset2vr = (_with_nan(band, geogrid.nodata)[0] for band in geogrid.bands[OFF2VEL_X][:3])
+    y1, y2 = (_with_nan(band, geogrid.nodata)[0] for band in geogrid.bands[OFF2VEL_Y][:2])
+    sf1, _ = _with_nan(geogrid.bands[SCALE_FACTOR][0], geogrid.nodata)
+    m11, m12 = compute_conversion_matrices(x1, x2, y1, y2, sf1)
+    m11[location_mask] = np.nan
+    m12[location_mask] = np.nan
+    valid_offset2vr = offset2vr[np.isfinite(offset2vr)]
+    if valid_offset2vr.size == 0 or not np.isfinite(m11).any():
+        raise ProductError(
+            f'{geogrid.source} have no valid node (the map grid does not overlap the radar image); check that the '
+            'parameter rasters cover the scene'
+        )
+    centre_geotransform = pixel_centre_geotransform(geotransform)
+    x, y = cell_centres(centre_geotransform, (int(shape[0]), int(shape[1])))
+    return ConversionMatrices(
+        M11=m11,
+        M12=m12,
+        x=x,
+        y=y,
+        epsg=epsg,
+        geotransform=centre_geotransform,
+        dr_to_vr_factor=float(np.median(valid_offset2vr)),
+    )
+
+
+def read_geogrid_bands(geogrid_dir: Path, names: Mapping[str, str] | None = None) -> GeogridBands:
+    """The bands M11/M12 need, read from the window_*.tif files in `geogrid_dir` (`names` maps each standard
+    file name to the name on disk, for products named for their pair).
+
+    Raises:
+        ProductError: a file is missing, unreadable, incomplete, or not on the grid of the others.
+    """
+    names = names or {}
+    bands: dict[str, npt.NDArray[np.generic]] = {}
+    nodata_values: set[float] = set()
+    geotransforms: dict[str, tuple[float, ...]] = {}
+    projection = ''
+    for name, count in MATRIX_INPUT_BANDS.items():
+        path = geogrid_dir / names.get(name, name)
+        if not path.is_file():
+            raise ProductError(f'Geogrid output {path} is missing; run Geogrid first (it writes all nine window_*.tif)')
+        try:
+            dataset = gdal.Open(str(path))
+            if dataset.RasterCount < count:
+                raise ProductError(
+                    f'{path} has {dataset.RasterCount} band(s) but {count} are needed; it is not a complete '
+                    'Geogrid output, run Geogrid again'
+                )
+            arrays = []
+            for number in range(1, count + 1):
+                band = dataset.GetRasterBand(number)
+                arrays.append(np.asarray(band.ReadAsArray()))
+                nodata = band.GetNoDataValue()
+                # window_location.tif always has one; the others fall back to Geogrid's nodata_out.
+                nodata_values.add(float(constants.NODATA_OUT) if nodata is None else float(nodata))
+                del band
+            geotransforms[name] = tuple(float(term) for term in dataset.GetGeoTransform())
+            if name == LOCATION:
+                projection = dataset.GetProjection()
+            del dataset
+        except RuntimeError as error:
+            raise ProductError(f'cannot read Geogrid output {path} ({error}); run Geogrid again') from error
+        bands[name] = np.stack(arrays)
+    for name, geotransform in geotransforms.items():
+        if geotransform != geotransforms[LOCATION] or bands[name].shape[1:] != bands[LOCATION].shape[1:]:
+            raise ProductError(
+                f'{geogrid_dir / names.get(name, name)} is not on the grid of {LOCATION} ({bands[name].shape[1:]} '
+                f'vs {bands[LOCATION].shape[1:]}, geotransform {geotransform} vs {geotransforms[LOCATION]}); all '
+                'Geogrid outputs must come from the same run, run Geogrid again'
+            )
+    if len(nodata_values) != 1:
+        raise ProductError(f'the Geogrid outputs in {geogrid_dir} use different nodata values {sorted(nodata_values)}')
+    return GeogridBands(
+        bands=bands,
+        geotransform=geotransforms[LOCATION],  # type: ignore[arg-type]
+        projection_wkt=projection,
+        nodata=nodata_values.pop(),
+        source=f'the Geogrid outputs in {geogrid_dir}',
+    )
+
+
+def conversion_matrices_from_geogrid(geogrid_dir: Path) -> ConversionMatrices:
+    """M11/M12 from the window_*.tif files Geogrid wrote in `geogrid_dir` (see conversion_matrices_from_bands).
+
+    Raises:
+        ProductError: a file is missing, unreadable or incomplete; the grids differ; the grid is rotated or has no
+            EPSG code; nothing is valid.
+    """
+    return conversion_matrices_from_bands(read_geogrid_bands(geogrid_dir))
