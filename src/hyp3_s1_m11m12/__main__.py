@@ -5,7 +5,6 @@ import logging
 import os
 import sys
 from importlib.metadata import entry_points
-from pathlib import Path
 
 from hyp3_s1_m11m12.credentials import CredentialsError, write_earthdata_credentials
 from hyp3_s1_m11m12.logger import configure_root_logger
@@ -14,8 +13,6 @@ from hyp3_s1_m11m12.logger import configure_root_logger
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKFLOW = 's1_correction_fixed'
-# Only these read granules from ASF; the others need no Earthdata credentials.
-WORKFLOWS_READING_FROM_ASF = ('s1_correction_fixed',)
 
 
 def main() -> None:
@@ -45,13 +42,6 @@ def main() -> None:
         write_earthdata_credentials(username, password)
     except CredentialsError as error:
         parser.error(str(error))
-
-    has_credentials = (Path.home() / '.netrc').exists() or os.getenv('EARTHDATA_TOKEN')
-    if args.process in WORKFLOWS_READING_FROM_ASF and not has_credentials:
-        log.warning(
-            'Earthdata credentials are needed to read Sentinel-1 metadata from ASF: set EARTHDATA_USERNAME and '
-            'EARTHDATA_PASSWORD (or EARTHDATA_TOKEN), or add urs.earthdata.nasa.gov to ~/.netrc'
-        )
 
     (entry_point,) = entry_points(group='hyp3', name=args.process)
     sys.argv = [args.process, *unknowns]

@@ -122,7 +122,7 @@ def write_quicklook(
         axes.set_xlabel('x (km)')
         axes.set_ylabel('y (km)')
         figure.colorbar(image, ax=axes, shrink=0.85, label='pixel/(meter/year)')
-    decimated = f'every {step}th cell drawn' if step > 1 else 'every cell drawn'
+    decimated = f'1 cell in {step} along each axis drawn' if step > 1 else 'every cell drawn'
     figure.legend(
         handles=[Patch(facecolor=NODATA_COLOUR, edgecolor='black', label=f'nodata ({decimated})')],
         loc='lower center',
