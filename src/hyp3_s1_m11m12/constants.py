@@ -31,19 +31,7 @@ SEARCH_RANGE_MIN_M_PER_YR = 0.0
 VSICURL_PREFIX = '/vsicurl/'
 
 DEFAULT_PARAMETER_FILE = (
-    '/vsicurl/http://its-live-data.s3.amazonaws.com/autorift_parameters/v001/autorift_landice_0120m.shp'
-)
-
-GEOGRID_OUTPUT_NAMES = (
-    'window_location.tif',
-    'window_offset.tif',
-    'window_search_range.tif',
-    'window_chip_size_min.tif',
-    'window_chip_size_max.tif',
-    'window_stable_surface_mask.tif',
-    'window_rdr_off2vel_x_vec.tif',
-    'window_rdr_off2vel_y_vec.tif',
-    'window_scale_factor.tif',
+    '/vsicurl/https://its-live-data.s3.amazonaws.com/autorift_parameters/v001/autorift_landice_0120m.shp'
 )
 
 # Slant-range pixel size of Sentinel-1 IW SLCs (c / 2 / 64.345238 MHz range sampling rate): the dr of

@@ -27,6 +27,7 @@ from hyp3_s1_m11m12.geogrid.autorift_engine import (
 )
 from hyp3_s1_m11m12.geogrid.isce2_child import AutoriftCapabilities, run_isolated
 from hyp3_s1_m11m12.geogrid.types import GeogridSettings, ParameterRasters
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.orbit import Orbit, StateVector
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
@@ -247,7 +248,7 @@ def test_configure_geogrid_sets_exactly_the_attributes_of_run_geogrid(rasters, t
         assert values[absent] == ''
 
     outputs = [values[attribute] for attribute in autorift_engine.OUTPUT_ATTRIBUTES]
-    assert outputs == [str(tmp_path / name) for name in constants.GEOGRID_OUTPUT_NAMES]
+    assert outputs == [str(tmp_path / name) for name in OUTPUT_NAMES]
     assert values['winlocname'].endswith('window_location.tif')
     assert values['winsfname'].endswith('window_scale_factor.tif')
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import autorift_engine, cross_check, isce2_child
 from hyp3_s1_m11m12.geogrid.cross_check import EngineMismatchError, compare_outputs
 from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 from hyp3_s1_m11m12.geogrid.stage import run_geogrid
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.simulate.acquisition import (
@@ -89,7 +89,7 @@ def count_bands(folder: Path) -> int:
 def test_two_identical_folders_agree(outputs: Path, tmp_path: Path) -> None:
     check = compare_outputs(outputs, copy_outputs(outputs, tmp_path / 'copy'))
     files = len(list(outputs.glob('window_*.tif')))
-    assert files == len(constants.GEOGRID_OUTPUT_NAMES)
+    assert files == len(OUTPUT_NAMES)
     assert (check.files, check.bands) == (files, count_bands(outputs))
     assert check.summary == f'identical: {files} files, {count_bands(outputs)} bands'
 
@@ -153,7 +153,7 @@ def test_engine_both_publishes_the_projects_outputs_with_the_comparison(monkeypa
     assert result.cross_check is not None
     assert result.cross_check.startswith(f'identical: 9 files, {count_bands(tmp_path / "out")} bands (numpy ')
     assert result.cross_check.endswith('vs autorift autoRIFT v1.6.0 (stand-in))')
-    assert sorted(path.name for path in (tmp_path / 'out').iterdir()) == sorted(constants.GEOGRID_OUTPUT_NAMES)
+    assert sorted(path.name for path in (tmp_path / 'out').iterdir()) == sorted(OUTPUT_NAMES)
 
 
 @pytest.mark.usefixtures('autorift_detected')

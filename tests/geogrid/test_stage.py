@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError, OutputError
 from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child, stage
 from hyp3_s1_m11m12.geogrid.spec import load_spec
 from hyp3_s1_m11m12.geogrid.stage import geogrid_from_spec, resolve_engine, run_geogrid
 from hyp3_s1_m11m12.geogrid.types import GeogridResult, GeogridSettings, ParameterRasters
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.orbit import Orbit, StateVector
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
@@ -49,7 +49,7 @@ RASTERS = ParameterRasters(dem='dem.tif')
 class FakeEngine:
     """Writes `names` into the folder it is given, then fails with `error` after `fail_after` files if set."""
 
-    names: tuple[str, ...] = constants.GEOGRID_OUTPUT_NAMES
+    names: tuple[str, ...] = OUTPUT_NAMES
     fail_after: int | None = None
     error: BaseException = field(default_factory=lambda: GeogridInputError('engine rejected the input'))
     calls: list[tuple[float, Path]] = field(default_factory=list)
@@ -151,9 +151,9 @@ def test_a_file_engine_writes_into_the_folder_it_is_given(use_engine, tmp_path):
     # No staging of its own: the caller (staging.staged_directory) stages and publishes.
     ((dt, folder),) = engine.calls
     assert (dt, folder) == (DT_SECONDS, tmp_path)
-    assert leftovers(tmp_path) == sorted(constants.GEOGRID_OUTPUT_NAMES)
+    assert leftovers(tmp_path) == sorted(OUTPUT_NAMES)
     assert run.bands is None  # the workflow reads these files back
-    assert run.result.outputs == {name: tmp_path / name for name in constants.GEOGRID_OUTPUT_NAMES}
+    assert run.result.outputs == {name: tmp_path / name for name in OUTPUT_NAMES}
 
 
 def test_a_prefixed_file_engine_run_is_renamed_from_the_work_folder(use_engine, tmp_path):
@@ -170,7 +170,7 @@ def test_a_prefixed_file_engine_run_is_renamed_from_the_work_folder(use_engine, 
         work_dir=tmp_path / 'work',
     )
     assert engine.calls[0][1] == tmp_path / 'work'
-    assert leftovers(tmp_path / 'out') == sorted(f'A_X_B_{name}' for name in constants.GEOGRID_OUTPUT_NAMES)
+    assert leftovers(tmp_path / 'out') == sorted(f'A_X_B_{name}' for name in OUTPUT_NAMES)
     assert leftovers(tmp_path / 'work') == []
     assert run.result.outputs['window_offset.tif'] == tmp_path / 'out' / 'A_X_B_window_offset.tif'
     with pytest.raises(ValueError, match='work_dir'):
@@ -361,7 +361,7 @@ def test_the_project_engine_keeps_the_matrix_bands_and_writes_the_engines_values
         compression=compression,
         prefix='P_',
     )
-    assert sorted(run.result.outputs) == sorted(constants.GEOGRID_OUTPUT_NAMES)
+    assert sorted(run.result.outputs) == sorted(OUTPUT_NAMES)
     assert run.bands is not None and sorted(run.bands) == sorted(stage.MATRIX_INPUT_BANDS)
     for name, array in run.bands.items():
         dataset = gdal.Open(str(tmp_path / 'stage' / f'P_{name}'))

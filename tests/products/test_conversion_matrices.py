@@ -511,7 +511,7 @@ def test_provenance_attributes(tmp_path: Path) -> None:
     created = datetime.fromisoformat(attributes['date_created'].replace('Z', '+00:00'))
     assert created.tzinfo is not None and attributes['date_created'].endswith('Z')
     assert attributes['autoRIFT_parameter_file'] == (
-        'http://its-live-data.s3.amazonaws.com/autorift_parameters/v001/autorift_landice_0120m.shp'
+        'https://its-live-data.s3.amazonaws.com/autorift_parameters/v001/autorift_landice_0120m.shp'
     )
     assert attributes['autoRIFT_parameter_region'] == 'N46E008'
     assert attributes['orbit_source'].startswith('S1B_OPER_AUX_POEORB')

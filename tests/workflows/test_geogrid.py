@@ -10,6 +10,7 @@ import pytest
 from osgeo import gdal
 
 from hyp3_s1_m11m12 import constants
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from tests.support.shared import golden_cases
 
 
@@ -105,7 +106,7 @@ def test_cli_reproduces_the_golden_case_with_the_numpy_engine(
     assert 'Geogrid engine' not in result.stdout  # explicit engine: no auto choice logged
     assert 'Geogrid done: engine numpy' in result.stdout
 
-    assert sorted(path.name for path in output_dir.iterdir()) == sorted(constants.GEOGRID_OUTPUT_NAMES)
+    assert sorted(path.name for path in output_dir.iterdir()) == sorted(OUTPUT_NAMES)
     np.testing.assert_array_equal(
         read_bands(output_dir / 'window_location.tif'), read_bands(expected / 'window_location.tif')
     )

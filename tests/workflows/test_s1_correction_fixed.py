@@ -17,6 +17,7 @@ from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, OutputError, ProductError, TimingError, UserFacingError
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.acquisition import (
     RANGE_PIXEL_SIZE_M,
@@ -102,7 +103,7 @@ def test_every_product_is_written(inputs: Inputs, products: CorrectionProducts) 
     assert products.netcdf.name == f'{stem}_conversion_matrices.nc'
     assert products.quicklook.name == f'{stem}_conversion_matrices.png'
     assert list(products.files) == product_paths(products)
-    assert [path.name for path in products.geotiffs] == [f'{stem}_{name}' for name in constants.GEOGRID_OUTPUT_NAMES]
+    assert [path.name for path in products.geotiffs] == [f'{stem}_{name}' for name in OUTPUT_NAMES]
     assert all(path.is_file() and path.stat().st_size > 0 for path in products.files)
     assert products.quicklook.read_bytes().startswith(b'\x89PNG')
     assert sorted(path.name for path in folder.iterdir()) == sorted(path.name for path in products.files)
@@ -747,7 +748,7 @@ def test_matrices_come_from_geogrids_arrays_not_the_files(
         output_dir=tmp_path,
     )
     monkeypatch.undo()
-    names = {name: path.name for name, path in zip(constants.GEOGRID_OUTPUT_NAMES, in_memory.geotiffs, strict=True)}
+    names = {name: path.name for name, path in zip(OUTPUT_NAMES, in_memory.geotiffs, strict=True)}
     from_files = conversion_matrices_from_bands(read_geogrid_bands(tmp_path, names))
     written = read_matrices(in_memory.netcdf)
     for name in ('M11', 'M12'):

@@ -16,6 +16,7 @@ from osgeo import gdal, osr
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.geogrid.parameter_file import find_parameter_set, radar_footprint_lonlat
 from hyp3_s1_m11m12.geogrid.spec import GeogridSpec, load_spec
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.parameters import ParameterRegion, write_parameter_shapefile
 from hyp3_s1_m11m12.workflows.s1_correction_fixed import (
@@ -159,7 +160,7 @@ def test_true_dt_reproduces_golden(case: str, dtype: str, golden_dir: Path, s1_d
     assert products.dr_to_vr_factor == pytest.approx(expected_factor, rel=1e-12)
     if spec.dt_seconds == BUG_REPORT_DT_SECONDS:
         assert products.dr_to_vr_factor == pytest.approx(BUG_REPORT_DR_TO_VR_FACTOR, rel=1e-12)
-    for name in constants.GEOGRID_OUTPUT_NAMES:
+    for name in OUTPUT_NAMES:
         assert_same_geotiff(products.geotiff(name), golden_dir / case / 'true_dt' / name)
     assert_matrices_match(products, golden_dir / case / 'true_dt' / 'expected_m11m12.nc', dtype)
     with netCDF4.Dataset(products.netcdf) as dataset:
@@ -176,6 +177,6 @@ def test_spoofed_dt_reproduces_the_bug(case: str, golden_dir: Path, s1_dir: Path
     assert products.dr_to_vr_factor == pytest.approx(
         RANGE_PIXEL_SIZE_M * 365 * constants.SECONDS_PER_DAY / constants.SPOOFED_DT_SECONDS, rel=1e-12
     )
-    for name in constants.GEOGRID_OUTPUT_NAMES:
+    for name in OUTPUT_NAMES:
         assert_same_geotiff(products.geotiff(name), golden_dir / case / 'spoofed_dt' / name)
     assert_matrices_match(products, golden_dir / case / 'spoofed_dt' / 'expected_m11m12.nc', 'float32')

@@ -15,7 +15,6 @@ from typing import Any
 
 from osgeo import gdal
 
-from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError, UserFacingError
 from hyp3_s1_m11m12.geogrid import isce2_child
 from hyp3_s1_m11m12.geogrid.rasters import DemGrid, open_rasters
@@ -26,6 +25,7 @@ from hyp3_s1_m11m12.geogrid.types import (
     ParameterRasters,
     check_dt,
 )
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_FILES, OUTPUT_NAMES, PARAMETER_RASTERS
 from hyp3_s1_m11m12.geometry.orbit import Orbit
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
@@ -34,32 +34,10 @@ log = logging.getLogger(__name__)
 
 ENGINE_NAME = 'autorift'
 
-# The output attributes testGeogrid_ISCE.runGeogrid sets, in the order of constants.GEOGRID_OUTPUT_NAMES.
-OUTPUT_ATTRIBUTES = (
-    'winlocname',
-    'winoffname',
-    'winsrname',
-    'wincsminname',
-    'wincsmaxname',
-    'winssmname',
-    'winro2vxname',
-    'winro2vyname',
-    'winsfname',
-)
-# ParameterRasters field -> Geogrid attribute (demname is set separately: it is required).
-RASTER_ATTRIBUTES = {
-    'dhdx': 'dhdxname',
-    'dhdy': 'dhdyname',
-    'vx': 'vxname',
-    'vy': 'vyname',
-    'srx': 'srxname',
-    'sry': 'sryname',
-    'csminx': 'csminxname',
-    'csminy': 'csminyname',
-    'csmaxx': 'csmaxxname',
-    'csmaxy': 'csmaxyname',
-    'ssm': 'ssmname',
-}
+# The attributes testGeogrid_ISCE.runGeogrid sets, read from the vocabulary tables: output file names (in the
+# outputs' order) and the optional parameter rasters (demname is set separately: it is required).
+OUTPUT_ATTRIBUTES = tuple(output.isce2_attribute for output in OUTPUT_FILES)
+RASTER_ATTRIBUTES = {raster.name: raster.isce2_attribute for raster in PARAMETER_RASTERS if raster.name != 'dem'}
 
 
 @dataclass(frozen=True)
@@ -165,7 +143,7 @@ def configure_geogrid(
     for field_name, attribute in RASTER_ATTRIBUTES.items():
         setattr(geogrid, attribute, getattr(rasters, field_name) or '')
 
-    for attribute, file_name in zip(OUTPUT_ATTRIBUTES, constants.GEOGRID_OUTPUT_NAMES, strict=True):
+    for attribute, file_name in zip(OUTPUT_ATTRIBUTES, OUTPUT_NAMES, strict=True):
         setattr(geogrid, attribute, str(output_dir / file_name))
 
     geogrid.srs_dt_unity = float(settings.srs_dt_unity_days)
@@ -228,7 +206,7 @@ def run_autorift_geogrid_here(
     except Exception as error:  # autoRIFT raises bare Exceptions for bad input, e.g. checkState's dt < 0
         raise GeogridInputError(f'autoRIFT Geogrid failed: {type(error).__name__}: {error}') from error
 
-    outputs = {name: output_dir / name for name in constants.GEOGRID_OUTPUT_NAMES if (output_dir / name).is_file()}
+    outputs = {name: output_dir / name for name in OUTPUT_NAMES if (output_dir / name).is_file()}
     extra = {
         key: float(getattr(geogrid, attribute))
         for key, attribute in (('center_lat_deg', 'cen_lat'), ('center_lon_deg', 'cen_lon'))

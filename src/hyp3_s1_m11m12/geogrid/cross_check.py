@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import UserFacingError
 from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
 
@@ -78,14 +78,14 @@ def compare_outputs(first_dir: Path, second_dir: Path, labels: tuple[str, str] =
         EngineMismatchError: a file is in one folder only, or a file's layout or a band differs (one line naming
             the file, the band and the difference).
     """
-    first_names = {name for name in constants.GEOGRID_OUTPUT_NAMES if (first_dir / name).is_file()}
-    second_names = {name for name in constants.GEOGRID_OUTPUT_NAMES if (second_dir / name).is_file()}
+    first_names = {name for name in OUTPUT_NAMES if (first_dir / name).is_file()}
+    second_names = {name for name in OUTPUT_NAMES if (second_dir / name).is_file()}
     prefix = f'the {labels[0]} and {labels[1]} Geogrid engines differ'
     if first_names != second_names:
         only = sorted(first_names ^ second_names)
         raise EngineMismatchError(f'{prefix}: {", ".join(only)} written by one engine only')
     bands = 0
-    for name in sorted(first_names, key=constants.GEOGRID_OUTPUT_NAMES.index):
+    for name in sorted(first_names, key=OUTPUT_NAMES.index):
         first, first_layout = _describe(first_dir / name)
         second, second_layout = _describe(second_dir / name)
         if first_layout != second_layout:

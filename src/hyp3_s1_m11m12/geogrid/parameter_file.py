@@ -22,6 +22,7 @@ from osgeo import gdal, ogr, osr
 from hyp3_s1_m11m12 import constants, network
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
+from hyp3_s1_m11m12.geogrid.vocabulary import PARAMETER_RASTERS
 from hyp3_s1_m11m12.geogrid.window import scene_bounding_box
 from hyp3_s1_m11m12.geometry.projection import GEOGRAPHIC_EPSG, MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -35,20 +36,8 @@ ogr.UseExceptions()
 osr.UseExceptions()
 
 # ParameterRasters field -> shapefile field, as hyp3-autorift's find_jpl_parameter_info reads them.
-RASTER_FIELDS = {
-    'dem': 'h',
-    'ssm': 'StableSurfa',
-    'dhdx': 'dhdx',
-    'dhdy': 'dhdy',
-    'vx': 'vx0',
-    'vy': 'vy0',
-    'srx': 'vxSearchRan',
-    'sry': 'vySearchRan',
-    'csminx': 'xMinChipSiz',
-    'csminy': 'yMinChipSiz',
-    'csmaxx': 'xMaxChipSiz',
-    'csmaxy': 'yMaxChipSiz',
-}
+# ParameterRasters field -> the ITS_LIVE parameter shapefile's field (the vocabulary table).
+RASTER_FIELDS = {raster.name: raster.shapefile_field for raster in PARAMETER_RASTERS}
 NAME_FIELD = 'name'
 EPSG_FIELD = 'epsg'
 REQUIRED_FIELDS = (NAME_FIELD, EPSG_FIELD, *RASTER_FIELDS.values())

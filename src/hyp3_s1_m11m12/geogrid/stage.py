@@ -23,6 +23,7 @@ from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child
 from hyp3_s1_m11m12.geogrid.spec import load_spec
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.staging import staged_directory
 
@@ -313,7 +314,7 @@ def geogrid_from_spec(
         spec.name,
         'the spec' if dt_seconds is None else 'the command line',
     )
-    with staged_directory(Path(output_dir), constants.GEOGRID_OUTPUT_NAMES, overwrite=overwrite) as staging:
+    with staged_directory(Path(output_dir), OUTPUT_NAMES, overwrite=overwrite) as staging:
         run = run_geogrid(
             spec.radar,
             dt,

@@ -16,6 +16,7 @@ from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.stage import GEOTIFF_COMPRESSIONS, GeogridRun, geogrid_for_repeat_times, resolve_engine
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.products.conversion_matrices import MATRIX_DTYPES, write_conversion_matrices
 from hyp3_s1_m11m12.products.mapping import mapping_attributes
@@ -38,7 +39,7 @@ class CorrectionProducts:
     """The outputs of one pair, all complete, and the numbers worth printing."""
 
     netcdf: Path
-    geotiffs: tuple[Path, ...]  # the nine <stem>_window_*.tif, in GEOGRID_OUTPUT_NAMES order
+    geotiffs: tuple[Path, ...]  # the nine <stem>_window_*.tif, in OUTPUT_NAMES order
     quicklook: Path
     dr_to_vr_factor: float
     provenance: Provenance
@@ -60,13 +61,13 @@ class CorrectionProducts:
 
     def geotiff(self, name: str) -> Path:
         """The file of Geogrid output `name` (e.g. 'window_location.tif')."""
-        return self.geotiffs[constants.GEOGRID_OUTPUT_NAMES.index(name)]
+        return self.geotiffs[OUTPUT_NAMES.index(name)]
 
 
 def product_names(stem: str) -> list[str]:
     """Every file a pair's run writes, named for the pair."""
     return [
-        *(f'{stem}_{name}' for name in constants.GEOGRID_OUTPUT_NAMES),
+        *(f'{stem}_{name}' for name in OUTPUT_NAMES),
         f'{stem}{PRODUCT_SUFFIX}{QUICKLOOK_EXTENSION}',
         f'{stem}{PRODUCT_SUFFIX}{NETCDF_EXTENSION}',
     ]
@@ -95,7 +96,7 @@ def _pair_products(
             f'Geogrid ran in EPSG:{result.epsg} (the DEM) but region {parameter_set.name} of the parameter file '
             f'says EPSG:{parameter_set.epsg}; fix the parameter file'
         )
-    missing = [name for name in constants.GEOGRID_OUTPUT_NAMES if name not in result.outputs]
+    missing = [name for name in OUTPUT_NAMES if name not in result.outputs]
     if missing:
         raise GeogridInputError(
             f'the {result.engine} Geogrid engine did not write {", ".join(missing)}: region {parameter_set.name} of '
@@ -129,7 +130,7 @@ def _pair_products(
     )
     return CorrectionProducts(
         netcdf=published / netcdf.name,
-        geotiffs=tuple(published / result.outputs[name].name for name in constants.GEOGRID_OUTPUT_NAMES),
+        geotiffs=tuple(published / result.outputs[name].name for name in OUTPUT_NAMES),
         quicklook=published / quicklook.name,
         dr_to_vr_factor=matrices.dr_to_vr_factor,
         provenance=provenance,
