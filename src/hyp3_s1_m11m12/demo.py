@@ -19,8 +19,8 @@ from pathlib import Path
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.logger import configure_root_logger
 from hyp3_s1_m11m12.products.conversion_matrices import DEFAULT_MATRIX_DTYPE
-from hyp3_s1_m11m12.simulate.acquisition import footprint_latlon, simulated_scene_pair
 from hyp3_s1_m11m12.simulate.parameters import write_synthetic_parameter_file
+from hyp3_s1_m11m12.simulate.safe import footprint_latlon, simulated_scene_pair
 from hyp3_s1_m11m12.workflows.cli import exit_on_user_error
 from hyp3_s1_m11m12.workflows.s1_correction_fixed import CorrectionProducts, s1_correction_fixed
 

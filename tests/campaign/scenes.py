@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from hyp3_s1_m11m12.products.conversion_matrices import read_conversion_matrices
-from hyp3_s1_m11m12.simulate.acquisition import SyntheticPair, footprint_latlon, simulated_scene_pair
 from hyp3_s1_m11m12.simulate.granule import GranulePair, granule_name, write_synthetic_granule
 from hyp3_s1_m11m12.simulate.parameters import write_synthetic_parameter_file
+from hyp3_s1_m11m12.simulate.safe import SyntheticPair, footprint_latlon, simulated_scene_pair
 from hyp3_s1_m11m12.workflows.s1_correction_fixed import s1_correction_fixed
 
 

@@ -11,11 +11,7 @@ from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
 from hyp3_s1_m11m12.geometry.projection import MapProjection
-from hyp3_s1_m11m12.simulate.acquisition import (
-    DEFAULT_CENTER_LAT_DEG,
-    DEFAULT_CENTER_LON_DEG,
-    synthetic_radar_geometry,
-)
+from hyp3_s1_m11m12.simulate.acquisition import DEFAULT_CENTER_LAT_DEG, DEFAULT_CENTER_LON_DEG, synthetic_radar_geometry
 from hyp3_s1_m11m12.simulate.parameters import MapGrid, utm_epsg, write_parameter_rasters
 
 

@@ -13,7 +13,8 @@ from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.names import parse_scene_name
 from hyp3_s1_m11m12.sentinel1.orbits import read_eof
 from hyp3_s1_m11m12.sentinel1.safe import MAX_MEMBER_BYTES
-from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene, write_synthetic_safe
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene
+from hyp3_s1_m11m12.simulate.safe import write_synthetic_safe
 from tests.faults.test_network import assert_one_line_exit_2, run
 
 

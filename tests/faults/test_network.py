@@ -15,7 +15,8 @@ from hyp3_s1_m11m12.geogrid.parameter_file import find_parameter_set_at
 from hyp3_s1_m11m12.sentinel1 import remote
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.bursts import fetch_burst_xml
-from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene, write_synthetic_safe
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene
+from hyp3_s1_m11m12.simulate.safe import write_synthetic_safe
 from hyp3_s1_m11m12.workflows.cli import exit_on_user_error
 from tests.support.sentinel1_http import LocalServer, Route, ServerState
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from hyp3_s1_m11m12 import constants
-from hyp3_s1_m11m12.simulate.acquisition import SyntheticPair, footprint_latlon, simulated_scene_pair
 from hyp3_s1_m11m12.simulate.parameters import write_synthetic_parameter_file
+from hyp3_s1_m11m12.simulate.safe import SyntheticPair, footprint_latlon, simulated_scene_pair
 from hyp3_s1_m11m12.staging import LOCK_FILE_NAME, STAGING_PREFIX, folder_lock
 from tests.support import s3 as s3_support
 from tests.support.s3 import Bucket

@@ -20,11 +20,7 @@ from hyp3_s1_m11m12.geometry.ellipsoid import llh_to_ecef
 from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.geometry.zero_doppler import geo2rdr
-from hyp3_s1_m11m12.simulate.acquisition import (
-    DEFAULT_CENTER_LAT_DEG,
-    DEFAULT_CENTER_LON_DEG,
-    synthetic_radar_geometry,
-)
+from hyp3_s1_m11m12.simulate.acquisition import DEFAULT_CENTER_LAT_DEG, DEFAULT_CENTER_LON_DEG, synthetic_radar_geometry
 from hyp3_s1_m11m12.simulate.parameters import MapGrid, utm_epsg, write_parameter_rasters
 
 

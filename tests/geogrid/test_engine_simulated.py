@@ -17,11 +17,11 @@ from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.simulate.acquisition import (
     DEFAULT_CENTER_LAT_DEG,
     DEFAULT_CENTER_LON_DEG,
-    footprint_latlon,
     synthetic_radar_geometry,
     synthetic_scene,
 )
 from hyp3_s1_m11m12.simulate.parameters import MapGrid, grid_covering, utm_epsg, write_parameter_rasters
+from hyp3_s1_m11m12.simulate.safe import footprint_latlon
 
 
 DT_12_DAYS_S = 1036799.636

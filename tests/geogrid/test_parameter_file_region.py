@@ -12,8 +12,9 @@ from hyp3_s1_m11m12.geogrid.parameter_file import (
     scene_centroid_lonlat,
 )
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
-from hyp3_s1_m11m12.simulate.acquisition import footprint_latlon, synthetic_scene
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene
 from hyp3_s1_m11m12.simulate.parameters import ParameterRegion, write_parameter_shapefile
+from hyp3_s1_m11m12.simulate.safe import footprint_latlon
 
 
 def _box(west: float, south: float, east: float, north: float) -> tuple[tuple[float, float], ...]:

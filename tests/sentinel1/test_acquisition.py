@@ -10,7 +10,8 @@ import pytest
 from hyp3_s1_m11m12.errors import InvalidGranuleError
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.pairing import repeat_time
-from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene, write_synthetic_safe
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene
+from hyp3_s1_m11m12.simulate.safe import write_synthetic_safe
 from hyp3_s1_m11m12.timeutil import parse_utc
 
 

@@ -7,7 +7,8 @@ from hyp3_s1_m11m12.sentinel1 import remote
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.pairing import repeat_time
 from hyp3_s1_m11m12.sentinel1.remote import RemoteAccessError, earthdata_session
-from hyp3_s1_m11m12.simulate.acquisition import safe_members, synthetic_scene
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene
+from hyp3_s1_m11m12.simulate.safe import safe_members
 from tests.support.sentinel1_http import AsfChain, virtual_zip64
 
 
@@ -165,7 +166,7 @@ def test_credentials_are_never_sent_to_amazonaws():
 
 def test_missing_credentials_warning_only_where_asf_is_read(chain, pair_zips, monkeypatch, tmp_path, caplog):
     _patch_download_path(monkeypatch)
-    from hyp3_s1_m11m12.simulate.acquisition import write_synthetic_safe
+    from hyp3_s1_m11m12.simulate.safe import write_synthetic_safe
 
     reference, _ = _serve(chain, pair_zips)
     with caplog.at_level('WARNING'):

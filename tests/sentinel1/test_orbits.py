@@ -13,7 +13,8 @@ from hyp3_s1_m11m12.geometry.orbit import StateVector
 from hyp3_s1_m11m12.sentinel1 import orbits
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.orbits import orbit_for_acquisition, parse_eof, read_eof, resolve_orbit
-from hyp3_s1_m11m12.simulate.acquisition import synthetic_eof, synthetic_scene, write_synthetic_safe
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene
+from hyp3_s1_m11m12.simulate.safe import synthetic_eof, write_synthetic_safe
 from tests.support.sentinel1_http import LocalServer, Route, ServerState
 
 

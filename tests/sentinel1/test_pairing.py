@@ -9,12 +9,8 @@ import pytest
 from hyp3_s1_m11m12.errors import InvalidGranuleError
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.pairing import EARLIEST_BURST_RULE, repeat_time
-from hyp3_s1_m11m12.simulate.acquisition import (
-    BURST_CYCLE_S,
-    simulated_scene_pair,
-    synthetic_scene,
-    write_synthetic_safe,
-)
+from hyp3_s1_m11m12.simulate.acquisition import BURST_CYCLE_S, synthetic_scene
+from hyp3_s1_m11m12.simulate.safe import simulated_scene_pair, write_synthetic_safe
 
 
 REFERENCE = 'S1A_IW_SLC__1SDV_20250406T022008_20250406T022035_058630_07421F_93A7.SAFE'

@@ -8,7 +8,8 @@ from hyp3_s1_m11m12.sentinel1 import remote
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.remote import RemoteAccessError, RemoteZipSafe, earthdata_session, scene_download_url
 from hyp3_s1_m11m12.sentinel1.safe import read_safe_metadata
-from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene, write_synthetic_safe
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_scene
+from hyp3_s1_m11m12.simulate.safe import write_synthetic_safe
 from tests.support.sentinel1_http import LocalServer, Route, ServerState
 
 

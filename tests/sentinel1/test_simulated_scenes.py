@@ -15,11 +15,11 @@ from hyp3_s1_m11m12.simulate.acquisition import (
     ORBIT_PERIOD_S,
     RANGE_PIXEL_SIZE_M,
     REPEAT_PERIOD_S,
-    _ecef_to_geodetic,
     _ground_point,
     default_track,
-    synthetic_eof,
+    ecef_to_geodetic,
 )
+from hyp3_s1_m11m12.simulate.safe import synthetic_eof
 
 
 def test_orbit_is_circular_sun_synchronous_and_repeats():
@@ -84,7 +84,7 @@ def test_scene_is_over_the_requested_place():
     assert (lat, lon) == pytest.approx((69.2, -49.8), abs=1e-6)
     position, velocity = scene.track.state_at([datetime(2025, 2, 1, 10, 0)])
     assert velocity[0, 2] < 0  # descending: moving south
-    _, sub_lon, height = _ecef_to_geodetic(position)
+    _, sub_lon, height = ecef_to_geodetic(position)
     assert height[0] == pytest.approx(693000.0, abs=25000.0)  # above the ellipsoid, which is flatter than a sphere
     assert sub_lon[0] > -49.8  # descending and right-looking (to the west): the satellite is east of the scene
 

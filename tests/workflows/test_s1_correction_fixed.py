@@ -19,18 +19,13 @@ from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
 from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
-from hyp3_s1_m11m12.simulate.acquisition import (
-    RANGE_PIXEL_SIZE_M,
-    SyntheticPair,
-    footprint_latlon,
-    simulated_scene_pair,
-    synthetic_eof,
-)
+from hyp3_s1_m11m12.simulate.acquisition import RANGE_PIXEL_SIZE_M
 from hyp3_s1_m11m12.simulate.parameters import (
     ParameterRegion,
     write_parameter_shapefile,
     write_synthetic_parameter_file,
 )
+from hyp3_s1_m11m12.simulate.safe import SyntheticPair, footprint_latlon, simulated_scene_pair, synthetic_eof
 from hyp3_s1_m11m12.timeutil import format_utc
 from hyp3_s1_m11m12.workflows import s1_correction_fixed as workflow
 from hyp3_s1_m11m12.workflows.s1_correction_fixed import CorrectionProducts, product_names

@@ -6,12 +6,11 @@ from hyp3_s1_m11m12.simulate.acquisition import (
     DEFAULT_REFERENCE_TIME,
     SyntheticScene,
     SyntheticTrack,
-    simulated_scene_pair,
     synthetic_orbit,
     synthetic_radar_geometry,
     synthetic_scene,
-    write_synthetic_safe,
 )
+from hyp3_s1_m11m12.simulate.safe import simulated_scene_pair, write_synthetic_safe
 
 
 __all__ = [
