@@ -217,86 +217,183 @@ def _llh_to_ecef(lat, lon, height):
     )
 
 
+HERMITE_ROWS = 56  # per lane: offsets (4), gaps (12), inverse gaps (12), inverse gap sums (4), positions, velocities
+HERMITE_WORK = HERMITE_ROWS + 12 + 8  # + ratios (12), basis (4), basis rates (4)
+
+
+def _hermite_lanes(orbit, time, state, work):
+    """_hermite at time[l] for every lane l, lanes innermost so that the arithmetic is vectorised (each lane's
+    operations are _hermite's, in its order). state: (6, LANES) position, velocity; work: (HERMITE_WORK, LANES)."""
+    node_t = orbit.times  # the tables as locals: an attribute read in a loop costs a reference count each time
+    gaps = orbit.gaps
+    inverse_gaps = orbit.inverse_gaps
+    inverse_gap_sums = orbit.inverse_gap_sums
+    positions = orbit.positions
+    velocities = orbit.velocities
+    count = node_t.shape[0]
+    lanes = time.shape[0]
+    for lane in range(lanes):  # gather each lane's four vectors and tables
+        first = np.searchsorted(node_t, time[lane]) - 2
+        first = max(first, 0)
+        first = min(first, count - 4)
+        row = 0
+        for i in range(4):
+            work[i, lane] = time[lane] - node_t[first + i]
+            work[28 + i, lane] = inverse_gap_sums[first, i]
+            for k in range(4):
+                if k != i:
+                    work[4 + row, lane] = gaps[first, i, k]
+                    work[16 + row, lane] = inverse_gaps[first, i, k]
+                    row += 1
+            for axis in range(3):
+                work[32 + 3 * i + axis, lane] = positions[first + i, axis]
+                work[44 + 3 * i + axis, lane] = velocities[first + i, axis]
+    ratio = HERMITE_ROWS
+    basis = HERMITE_ROWS + 12
+    rate = HERMITE_ROWS + 16
+    row = 0
+    for i in range(4):
+        for k in range(4):
+            if k != i:
+                for lane in range(lanes):
+                    work[ratio + row, lane] = work[k, lane] / work[4 + row, lane]
+                row += 1
+    for i in range(4):
+        for lane in range(lanes):
+            work[basis + i, lane] = 1.0
+            work[rate + i, lane] = 0.0
+        for k in range(3):
+            for lane in range(lanes):
+                work[basis + i, lane] *= work[ratio + 3 * i + k, lane]
+        for j in range(3):  # the j-th other index; the product of the ratios of the two remaining ones
+            k1 = 1 if j == 0 else 0
+            k2 = 1 if j == 2 else 2
+            for lane in range(lanes):
+                product = 1.0
+                product *= work[ratio + 3 * i + k1, lane]
+                product *= work[ratio + 3 * i + k2, lane]
+                work[rate + i, lane] += work[16 + 3 * i + j, lane] * product
+    for axis in range(6):
+        for lane in range(lanes):
+            state[axis, lane] = 0.0
+    for i in range(4):
+        for axis in range(3):
+            for lane in range(lanes):
+                offset = work[i, lane]
+                b = work[basis + i, lane]
+                b_rate = work[rate + i, lane]
+                sums = work[28 + i, lane]
+                f0 = 1.0 - 2.0 * offset * sums
+                g1 = b + 2.0 * offset * b_rate
+                g0 = 2.0 * (f0 * b_rate - b * sums)
+                x = work[32 + 3 * i + axis, lane]
+                v = work[44 + 3 * i + axis, lane]
+                state[axis, lane] += (x * f0 + v * offset) * b * b
+                state[3 + axis, lane] += (x * g0 + v * g1) * b
+
+
 def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
     """geogrid.cpp's zero-Doppler Newton iteration for every target (n, 3), LANES nodes in lock-step.
 
     Fills the look vectors (satellite -> target), ranges and times of the state geogrid.cpp ends in after its fixed
     count. The iteration's state is the time alone, so once a time repeats one seen p steps earlier the sequence
-    is periodic; the detected cycle gives the final state from the history (bit-identical to the full count).
+    is periodic; the detected cycle gives the final state from the history (bit-identical to the full count). A
+    lane whose node is done takes the next node, so every step advances LANES nodes.
     """
-    scratch = np.empty((7, 4))
-    start_position = np.empty(3)
-    start_velocity = np.empty(3)
-    _hermite(orbit, radar.initial_time, start_position, start_velocity, scratch)  # the caller checked the span
-    position = np.empty((LANES, 3))
-    velocity = np.empty((LANES, 3))
+    work = np.empty((HERMITE_WORK, LANES))
+    state = np.empty((6, LANES))
     time = np.empty(LANES)
+    step = np.empty((5, LANES))  # updated time, range, look vector
+    node = np.empty(LANES, dtype=np.int64)
+    target = np.zeros((3, LANES))
+    iteration = np.empty(LANES, dtype=np.int64)
     history_time = np.empty((LANES, CYCLE_HISTORY))
     history_range = np.empty((LANES, CYCLE_HISTORY))
     history_look = np.empty((LANES, CYCLE_HISTORY, 3))
-    active = np.empty(LANES, dtype=np.int64)
     max_iterations = radar.newton_iterations
+    first_time = orbit.times[0]
+    last_time = orbit.times[orbit.times.shape[0] - 1]
     total = targets.shape[0]
-    for first in range(0, total, LANES):
-        lanes = min(LANES, total - first)
-        for lane in range(lanes):
-            time[lane] = radar.initial_time
+    following = 0  # the next node to start
+    running = 0
+    for lane in range(LANES):
+        time[lane] = radar.initial_time
+        iteration[lane] = 1
+        node[lane] = -1
+        if following < total:
+            node[lane] = following
             for axis in range(3):
-                position[lane, axis] = start_position[axis]
-                velocity[lane, axis] = start_velocity[axis]
-            active[lane] = lane
-            times[first + lane] = radar.initial_time
-            ranges[first + lane] = 0.0
-        running = lanes
-        for iteration in range(1, max_iterations + 1):
-            if running == 0:
-                break
-            kept = 0
-            for index in range(running):
-                lane = active[index]
-                n = first + lane
-                look_x = targets[n, 0] - position[lane, 0]
-                look_y = targets[n, 1] - position[lane, 1]
-                look_z = targets[n, 2] - position[lane, 2]
-                slant_range = math.sqrt(look_x * look_x + look_y * look_y + look_z * look_z)
-                vx, vy, vz = velocity[lane, 0], velocity[lane, 1], velocity[lane, 2]
-                doppler = look_x * vx + look_y * vy + look_z * vz
-                speed_squared = vx * vx + vy * vy + vz * vz
-                updated = time[lane] - doppler / -speed_squared
-                times[n] = updated
-                ranges[n] = slant_range
-                looks[n, 0] = look_x
-                looks[n, 1] = look_y
-                looks[n, 2] = look_z
-                if radar.stop_at_cycle and iteration < max_iterations:
-                    slot = (iteration - 1) % CYCLE_HISTORY
-                    history_time[lane, slot] = time[lane]
-                    history_range[lane, slot] = slant_range
-                    history_look[lane, slot, 0] = look_x
-                    history_look[lane, slot, 1] = look_y
-                    history_look[lane, slot, 2] = look_z
-                    period = 0
-                    for candidate in range(1, min(CYCLE_HISTORY, iteration) + 1):
-                        if history_time[lane, (iteration - candidate) % CYCLE_HISTORY] == updated:
-                            period = candidate
-                            break
-                    if period > 0:
-                        cycle_start = iteration - period  # t_iteration == t_cycle_start
-                        time_slot = (cycle_start + (max_iterations - cycle_start) % period) % CYCLE_HISTORY
-                        look_slot = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
-                        times[n] = history_time[lane, time_slot]
-                        ranges[n] = history_range[lane, look_slot]
-                        for axis in range(3):
-                            looks[n, axis] = history_look[lane, look_slot, axis]
-                        continue
+                target[axis, lane] = targets[following, axis]
+            following += 1
+            running += 1
+    _hermite_lanes(orbit, time, state, work)
+    while running > 0:
+        for lane in range(LANES):
+            look_x = target[0, lane] - state[0, lane]
+            look_y = target[1, lane] - state[1, lane]
+            look_z = target[2, lane] - state[2, lane]
+            vx, vy, vz = state[3, lane], state[4, lane], state[5, lane]
+            doppler = look_x * vx + look_y * vy + look_z * vz
+            speed_squared = vx * vx + vy * vy + vz * vz
+            step[0, lane] = time[lane] - doppler / -speed_squared
+            step[1, lane] = math.sqrt(look_x * look_x + look_y * look_y + look_z * look_z)
+            step[2, lane] = look_x
+            step[3, lane] = look_y
+            step[4, lane] = look_z
+        for lane in range(LANES):
+            n = node[lane]
+            if n < 0:
+                continue
+            current = iteration[lane]
+            updated = step[0, lane]
+            slant_range = step[1, lane]
+            times[n] = updated
+            ranges[n] = slant_range
+            looks[n, 0] = step[2, lane]
+            looks[n, 1] = step[3, lane]
+            looks[n, 2] = step[4, lane]
+            cycled = False
+            if radar.stop_at_cycle and current < max_iterations:
+                slot = (current - 1) % CYCLE_HISTORY
+                history_time[lane, slot] = time[lane]
+                history_range[lane, slot] = slant_range
+                history_look[lane, slot, 0] = step[2, lane]
+                history_look[lane, slot, 1] = step[3, lane]
+                history_look[lane, slot, 2] = step[4, lane]
+                period = 0
+                for candidate in range(1, min(CYCLE_HISTORY, current) + 1):
+                    if history_time[lane, (current - candidate) % CYCLE_HISTORY] == updated:
+                        period = candidate
+                        break
+                if period > 0:
+                    cycle_start = current - period  # t_current == t_cycle_start
+                    time_slot = (cycle_start + (max_iterations - cycle_start) % period) % CYCLE_HISTORY
+                    look_slot = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
+                    times[n] = history_time[lane, time_slot]
+                    ranges[n] = history_range[lane, look_slot]
+                    for axis in range(3):
+                        looks[n, axis] = history_look[lane, look_slot, axis]
+                    cycled = True
+            done = cycled or current == max_iterations
+            if not cycled and (updated < first_time or updated > last_time):
+                # geogrid.cpp exits here (106); keep the time for the error message and drop the node
+                status[n] |= OUTSIDE_ORBIT
+                done = True
+            if done:
+                iteration[lane] = 1
+                time[lane] = radar.initial_time
+                node[lane] = -1
+                running -= 1
+                if following < total:
+                    node[lane] = following
+                    for axis in range(3):
+                        target[axis, lane] = targets[following, axis]
+                    following += 1
+                    running += 1
+            else:
+                iteration[lane] = current + 1
                 time[lane] = updated
-                if _hermite(orbit, updated, position[lane], velocity[lane], scratch) != OK:
-                    # geogrid.cpp exits here (106); keep the time for the error message and drop the node
-                    status[n] |= OUTSIDE_ORBIT
-                    continue
-                active[kept] = lane
-                kept += 1
-            running = kept
+        _hermite_lanes(orbit, time, state, work)
 
 
 def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
@@ -615,7 +712,16 @@ def outputs_kernel(s, nodes, inside, steps, values, out):
 
 
 _compile_lock = threading.Lock()
-_HELPERS = ('_hermite', '_ecef_to_llh', '_llh_to_ecef', '_geo2rdr', '_topo', '_std_round', '_to_int32')
+_HELPERS = (
+    '_hermite',
+    '_hermite_lanes',
+    '_ecef_to_llh',
+    '_llh_to_ecef',
+    '_geo2rdr',
+    '_topo',
+    '_std_round',
+    '_to_int32',
+)
 _OUTPUT_HELPERS = ('_slope_parallel_z', '_clip', '_per_year')
 
 
