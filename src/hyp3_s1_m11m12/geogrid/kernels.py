@@ -396,121 +396,196 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
         _hermite_lanes(orbit, time, state, work)
 
 
+TOPO_LANES = 16  # nodes advanced together by the along-track step
+
+
+def _topo_start(orbit, radar, time, rng, height, lane, state, scratch):
+    """The along-track step's fixed per-node terms (the satellite one line later) into state[:18, lane]: position,
+    distance, radius, nadir . velocity direction, velocity direction . along-track, range, height, then the along,
+    cross and nadir unit vectors."""
+    position = scratch[7]
+    velocity = scratch[8]
+    _hermite(orbit, time + radar.line_time, position, velocity, scratch)
+    px, py, pz = position[0], position[1], position[2]
+    vx, vy, vz = velocity[0], velocity[1], velocity[2]
+    distance = math.sqrt(px * px + py * py + pz * pz)
+    sx = px / SEMI_MAJOR
+    sy = py / SEMI_MAJOR
+    sz = pz / SEMI_MINOR
+    radius = (1.0 / math.sqrt(sx * sx + sy * sy + sz * sz)) * distance
+    nx = -(px / distance)
+    ny = -(py / distance)
+    nz = -(pz / distance)
+    cx = ny * vz - nz * vy
+    cy = nz * vx - nx * vz
+    cz = nx * vy - ny * vx
+    size = math.sqrt(cx * cx + cy * cy + cz * cz)
+    cx, cy, cz = cx / size, cy / size, cz / size
+    ax = cy * nz - cz * ny
+    ay = cz * nx - cx * nz
+    az = cx * ny - cy * nx
+    size = math.sqrt(ax * ax + ay * ay + az * az)
+    ax, ay, az = ax / size, ay / size, az / size
+    speed = math.sqrt(vx * vx + vy * vy + vz * vz)
+    dx, dy, dz = vx / speed, vy / speed, vz / speed
+    state[0, lane] = px
+    state[1, lane] = py
+    state[2, lane] = pz
+    state[3, lane] = distance
+    state[4, lane] = radius
+    state[5, lane] = nx * dx + ny * dy + nz * dz
+    state[6, lane] = dx * ax + dy * ay + dz * az
+    state[7, lane] = rng
+    state[8, lane] = height
+    state[9, lane], state[10, lane], state[11, lane] = ax, ay, az
+    state[12, lane], state[13, lane], state[14, lane] = cx, cy, cz
+    state[15, lane], state[16, lane], state[17, lane] = nx, ny, nz
+    state[18, lane] = height  # the iterated target height
+
+
 def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
-    """geogrid.cpp's along-track step (2.7) for the inside nodes, LANES at a time: the point at the same range and
-    height one line later. Fills steps[3:6, :count]: its latitude, longitude (degrees) and ECEF distance to the
-    node's target. The satellite state is fixed per node, so the iteration's state is the target height alone."""
-    scratch = np.empty((7, 4))
-    position = np.empty(3)
-    velocity = np.empty(3)
-    geometry = np.empty((LANES, 9))  # per lane: position (3), distance, radius, two dot products, range, height
-    basis = np.empty((LANES, 9))  # along (3), cross (3), nadir (3)
-    target_height = np.empty(LANES)
-    history_height = np.empty((LANES, CYCLE_HISTORY))
-    history_point = np.empty((LANES, CYCLE_HISTORY, 5))
-    result = np.empty((LANES, 5))
-    active = np.empty(LANES, dtype=np.int64)
+    """geogrid.cpp's along-track step (2.7) for the inside nodes, TOPO_LANES at a time: the point at the same range
+    and height one line later. Fills steps[3:6, :count]: its latitude, longitude (degrees) and ECEF distance to the
+    node's target. The satellite state is fixed per node, so the iteration's state is the target height alone.
+
+    Each step runs every lane's arithmetic in one loop and each C maths function for every lane in a row (so the
+    calls overlap in the FPU); each lane's operations are those of _ecef_to_llh and _llh_to_ecef, in their order.
+    """
+    scratch = np.empty((9, 4))
+    state = np.zeros((19, TOPO_LANES))
+    work = np.zeros((16, TOPO_LANES))  # point x, y, z, xy^2, q, r, cube-root base, t, d, lat, lon, sin/cos, height
+    history_height = np.empty((TOPO_LANES, CYCLE_HISTORY))
+    history_point = np.empty((TOPO_LANES, CYCLE_HISTORY, 5))
+    slot_of = np.empty(TOPO_LANES, dtype=np.int64)
+    iteration = np.zeros(TOPO_LANES, dtype=np.int64)
     max_iterations = radar.topo_iterations
     look_side = radar.look_side
-    for first in range(0, count, LANES):
-        lanes = min(LANES, count - first)
-        for lane in range(lanes):
-            node = inside[first + lane]
-            _hermite(orbit, times[node] + radar.line_time, position, velocity, scratch)
-            px, py, pz = position[0], position[1], position[2]
-            vx, vy, vz = velocity[0], velocity[1], velocity[2]
-            distance = math.sqrt(px * px + py * py + pz * pz)
-            sx = px / SEMI_MAJOR
-            sy = py / SEMI_MAJOR
-            sz = pz / SEMI_MINOR
-            radius = (1.0 / math.sqrt(sx * sx + sy * sy + sz * sz)) * distance
-            nx = -(px / distance)
-            ny = -(py / distance)
-            nz = -(pz / distance)
-            cx = ny * vz - nz * vy
-            cy = nz * vx - nx * vz
-            cz = nx * vy - ny * vx
-            size = math.sqrt(cx * cx + cy * cy + cz * cz)
-            cx, cy, cz = cx / size, cy / size, cz / size
-            ax = cy * nz - cz * ny
-            ay = cz * nx - cx * nz
-            az = cx * ny - cy * nx
-            size = math.sqrt(ax * ax + ay * ay + az * az)
-            ax, ay, az = ax / size, ay / size, az / size
-            speed = math.sqrt(vx * vx + vy * vy + vz * vz)
-            dx, dy, dz = vx / speed, vy / speed, vz / speed
-            geometry[lane, 0] = px
-            geometry[lane, 1] = py
-            geometry[lane, 2] = pz
-            geometry[lane, 3] = distance
-            geometry[lane, 4] = radius
-            geometry[lane, 5] = nx * dx + ny * dy + nz * dz  # nadir . velocity direction
-            geometry[lane, 6] = dx * ax + dy * ay + dz * az  # velocity direction . along-track
-            geometry[lane, 7] = ranges[node]
-            geometry[lane, 8] = heights[node]
-            basis[lane, 0], basis[lane, 1], basis[lane, 2] = ax, ay, az
-            basis[lane, 3], basis[lane, 4], basis[lane, 5] = cx, cy, cz
-            basis[lane, 6], basis[lane, 7], basis[lane, 8] = nx, ny, nz
-            target_height[lane] = heights[node]
-            active[lane] = lane
-        running = lanes
-        for iteration in range(max_iterations):
-            if running == 0:
-                break
-            kept = 0
-            for index in range(running):
-                lane = active[index]
-                distance = geometry[lane, 3]
-                radius = geometry[lane, 4]
-                rng = geometry[lane, 7]
-                height = geometry[lane, 8]
-                b = radius + target_height[lane]
-                cos_theta = 0.5 * (distance / rng + rng / distance - (b / distance) * (b / rng))
-                sin_theta = math.sqrt(1 - cos_theta * cos_theta)
-                gamma = rng * cos_theta
-                alpha = 0.0 - gamma * geometry[lane, 5] / geometry[lane, 6]
-                beta = -look_side * math.sqrt(rng * rng * sin_theta * sin_theta - alpha * alpha)
-                qx = geometry[lane, 0] + (alpha * basis[lane, 0] + beta * basis[lane, 3] + gamma * basis[lane, 6])
-                qy = geometry[lane, 1] + (alpha * basis[lane, 1] + beta * basis[lane, 4] + gamma * basis[lane, 7])
-                qz = geometry[lane, 2] + (alpha * basis[lane, 2] + beta * basis[lane, 5] + gamma * basis[lane, 8])
-                point_lat, point_lon, _unconstrained = _ecef_to_llh(qx, qy, qz)
-                tx, ty, tz = _llh_to_ecef(point_lat, point_lon, height)
-                new_height = math.sqrt(tx * tx + ty * ty + tz * tz) - radius
-                result[lane, 0] = tx
-                result[lane, 1] = ty
-                result[lane, 2] = tz
-                result[lane, 3] = point_lat
-                result[lane, 4] = point_lon
-                if radar.stop_at_cycle:
-                    # iteration k computes the point from h_k and h_{k+1}; a repeated height repeats the points
-                    slot = iteration % CYCLE_HISTORY
-                    history_height[lane, slot] = target_height[lane]
-                    for item in range(5):
-                        history_point[lane, slot, item] = result[lane, item]
-                    period = 0
-                    for candidate in range(1, min(CYCLE_HISTORY, iteration + 1) + 1):
-                        if history_height[lane, (iteration + 1 - candidate) % CYCLE_HISTORY] == new_height:
-                            period = candidate
-                            break
-                    if period > 0:
-                        cycle_start = iteration + 1 - period  # h_{iteration + 1} == h_cycle_start
-                        last = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
-                        for item in range(5):
-                            result[lane, item] = history_point[lane, last, item]
-                        continue
-                target_height[lane] = new_height
-                active[kept] = lane
-                kept += 1
-            running = kept
-        for lane in range(lanes):
-            j = first + lane
+    e4 = E2 * E2
+    a_squared = SEMI_MAJOR * SEMI_MAJOR
+    following = 0
+    running = 0
+    for lane in range(TOPO_LANES):
+        slot_of[lane] = -1
+        if following < count:
+            node = inside[following]
+            _topo_start(orbit, radar, times[node], ranges[node], heights[node], lane, state, scratch)
+            slot_of[lane] = following
+            following += 1
+            running += 1
+    while running > 0:
+        for lane in range(TOPO_LANES):
+            distance = state[3, lane]
+            rng = state[7, lane]
+            b = state[4, lane] + state[18, lane]
+            cos_theta = 0.5 * (distance / rng + rng / distance - (b / distance) * (b / rng))
+            sin_theta = math.sqrt(1 - cos_theta * cos_theta)
+            gamma = rng * cos_theta
+            alpha = 0.0 - gamma * state[5, lane] / state[6, lane]
+            beta = -look_side * math.sqrt(rng * rng * sin_theta * sin_theta - alpha * alpha)
+            x = state[0, lane] + (alpha * state[9, lane] + beta * state[12, lane] + gamma * state[15, lane])
+            y = state[1, lane] + (alpha * state[10, lane] + beta * state[13, lane] + gamma * state[16, lane])
+            z = state[2, lane] + (alpha * state[11, lane] + beta * state[14, lane] + gamma * state[17, lane])
+            # _ecef_to_llh up to the cube root
+            xy_squared = x * x + y * y
+            p = xy_squared / a_squared
+            q = (1.0 - E2) * (z * z) / a_squared
+            r = (p + q - e4) / 6.0
+            s = (e4 * p * q) / (4.0 * (r * r * r))
+            work[0, lane] = x
+            work[1, lane] = y
+            work[2, lane] = z
+            work[3, lane] = xy_squared
+            work[4, lane] = q
+            work[5, lane] = r
+            work[6, lane] = 1.0 + s + math.sqrt(s * (2.0 + s))
+        for lane in range(TOPO_LANES):
+            work[7, lane] = work[6, lane] ** (1.0 / 3.0)
+        for lane in range(TOPO_LANES):
+            t = work[7, lane]
+            q = work[4, lane]
+            u = work[5, lane] * (1.0 + t + 1.0 / t)
+            rv = math.sqrt(u * u + e4 * q)
+            w = E2 * (u + rv - q) / (2.0 * rv)
+            k = math.sqrt(u + rv + w * w) - w
+            work[8, lane] = k * math.sqrt(work[3, lane]) / (k + E2)
+        for lane in range(TOPO_LANES):
+            work[9, lane] = math.atan2(work[2, lane], work[8, lane])
+        for lane in range(TOPO_LANES):
+            work[10, lane] = math.atan2(work[1, lane], work[0, lane])
+        for lane in range(TOPO_LANES):
+            work[11, lane] = math.sin(work[9, lane])
+        for lane in range(TOPO_LANES):
+            work[12, lane] = math.cos(work[9, lane])
+        for lane in range(TOPO_LANES):
+            work[13, lane] = math.cos(work[10, lane])
+        for lane in range(TOPO_LANES):
+            work[14, lane] = math.sin(work[10, lane])
+        for lane in range(TOPO_LANES):
+            # _llh_to_ecef at the target height, and the new height above the sphere of the satellite's radius
+            sin_lat = work[11, lane]
+            cos_lat = work[12, lane]
+            height = state[8, lane]
+            radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
+            tx = (radius + height) * cos_lat * work[13, lane]
+            ty = (radius + height) * cos_lat * work[14, lane]
+            tz = (radius * (1.0 - E2) + height) * sin_lat
+            work[0, lane] = tx
+            work[1, lane] = ty
+            work[2, lane] = tz
+            work[15, lane] = math.sqrt(tx * tx + ty * ty + tz * tz) - state[4, lane]
+        for lane in range(TOPO_LANES):
+            j = slot_of[lane]
+            if j < 0:
+                continue
+            current = iteration[lane]
+            new_height = work[15, lane]
+            point = (work[0, lane], work[1, lane], work[2, lane], work[9, lane], work[10, lane])
+            done = current + 1 == max_iterations
+            if radar.stop_at_cycle:
+                # iteration k computes the point from h_k and h_{k+1}; a repeated height repeats the points
+                slot = current % CYCLE_HISTORY
+                history_height[lane, slot] = state[18, lane]
+                history_point[lane, slot, 0] = point[0]
+                history_point[lane, slot, 1] = point[1]
+                history_point[lane, slot, 2] = point[2]
+                history_point[lane, slot, 3] = point[3]
+                history_point[lane, slot, 4] = point[4]
+                period = 0
+                for candidate in range(1, min(CYCLE_HISTORY, current + 1) + 1):
+                    if history_height[lane, (current + 1 - candidate) % CYCLE_HISTORY] == new_height:
+                        period = candidate
+                        break
+                if period > 0:
+                    cycle_start = current + 1 - period  # h_{current + 1} == h_cycle_start
+                    last = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
+                    point = (
+                        history_point[lane, last, 0],
+                        history_point[lane, last, 1],
+                        history_point[lane, last, 2],
+                        history_point[lane, last, 3],
+                        history_point[lane, last, 4],
+                    )
+                    done = True
+            if not done:
+                state[18, lane] = new_height
+                iteration[lane] = current + 1
+                continue
             node = inside[j]
-            dx = result[lane, 0] - targets[node, 0]
-            dy = result[lane, 1] - targets[node, 1]
-            dz = result[lane, 2] - targets[node, 2]
-            steps[3, j] = result[lane, 3] / DEG2RAD
-            steps[4, j] = result[lane, 4] / DEG2RAD
+            dx = point[0] - targets[node, 0]
+            dy = point[1] - targets[node, 1]
+            dz = point[2] - targets[node, 2]
+            steps[3, j] = point[3] / DEG2RAD
+            steps[4, j] = point[4] / DEG2RAD
             steps[5, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
+            iteration[lane] = 0
+            slot_of[lane] = -1
+            running -= 1
+            if following < count:
+                node = inside[following]
+                _topo_start(orbit, radar, times[node], ranges[node], heights[node], lane, state, scratch)
+                slot_of[lane] = following
+                following += 1
+                running += 1
 
 
 def _std_round(value):
@@ -718,6 +793,7 @@ _HELPERS = (
     '_ecef_to_llh',
     '_llh_to_ecef',
     '_geo2rdr',
+    '_topo_start',
     '_topo',
     '_std_round',
     '_to_int32',
