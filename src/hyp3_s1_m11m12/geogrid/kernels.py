@@ -221,9 +221,10 @@ HERMITE_ROWS = 56  # per lane: offsets (4), gaps (12), inverse gaps (12), invers
 HERMITE_WORK = HERMITE_ROWS + 12 + 8  # + ratios (12), basis (4), basis rates (4)
 
 
-def _hermite_lanes(orbit, time, state, work):
+def _hermite_lanes(orbit, time, state, work, firsts):
     """_hermite at time[l] for every lane l, lanes innermost so that the arithmetic is vectorised (each lane's
-    operations are _hermite's, in its order). state: (6, LANES) position, velocity; work: (HERMITE_WORK, LANES)."""
+    operations are _hermite's, in its order). state: (6, LANES) position, velocity; work: (HERMITE_WORK, LANES),
+    which keeps each lane's tables between calls; firsts: (LANES,) the run of four vectors they are of (-1: none)."""
     node_t = orbit.times  # the tables as locals: an attribute read in a loop costs a reference count each time
     gaps = orbit.gaps
     inverse_gaps = orbit.inverse_gaps
@@ -232,13 +233,17 @@ def _hermite_lanes(orbit, time, state, work):
     velocities = orbit.velocities
     count = node_t.shape[0]
     lanes = time.shape[0]
-    for lane in range(lanes):  # gather each lane's four vectors and tables
+    for lane in range(lanes):  # each lane's four vectors and their tables, gathered when the run changes
         first = np.searchsorted(node_t, time[lane]) - 2
         first = max(first, 0)
         first = min(first, count - 4)
-        row = 0
         for i in range(4):
             work[i, lane] = time[lane] - node_t[first + i]
+        if first == firsts[lane]:
+            continue
+        firsts[lane] = first
+        row = 0
+        for i in range(4):
             work[28 + i, lane] = inverse_gap_sums[first, i]
             for k in range(4):
                 if k != i:
@@ -301,6 +306,7 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
     lane whose node is done takes the next node, so every step advances LANES nodes.
     """
     work = np.empty((HERMITE_WORK, LANES))
+    firsts = np.full(LANES, -1, dtype=np.int64)
     state = np.empty((6, LANES))
     time = np.empty(LANES)
     step = np.empty((5, LANES))  # updated time, range, look vector
@@ -326,7 +332,7 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
                 target[axis, lane] = targets[following, axis]
             following += 1
             running += 1
-    _hermite_lanes(orbit, time, state, work)
+    _hermite_lanes(orbit, time, state, work, firsts)
     while running > 0:
         for lane in range(LANES):
             look_x = target[0, lane] - state[0, lane]
@@ -393,7 +399,7 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
             else:
                 iteration[lane] = current + 1
                 time[lane] = updated
-        _hermite_lanes(orbit, time, state, work)
+        _hermite_lanes(orbit, time, state, work, firsts)
 
 
 TOPO_LANES = 16  # nodes advanced together by the along-track step
