@@ -353,11 +353,6 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
             current = iteration[lane]
             updated = step[0, lane]
             slant_range = step[1, lane]
-            times[n] = updated
-            ranges[n] = slant_range
-            looks[n, 0] = step[2, lane]
-            looks[n, 1] = step[3, lane]
-            looks[n, 2] = step[4, lane]
             cycled = False
             if radar.stop_at_cycle and current < max_iterations:
                 slot = (current - 1) % CYCLE_HISTORY
@@ -386,6 +381,12 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
                 status[n] |= OUTSIDE_ORBIT
                 done = True
             if done:
+                if not cycled:  # the state of this step is the last
+                    times[n] = updated
+                    ranges[n] = slant_range
+                    looks[n, 0] = step[2, lane]
+                    looks[n, 1] = step[3, lane]
+                    looks[n, 2] = step[4, lane]
                 iteration[lane] = 1
                 time[lane] = radar.initial_time
                 node[lane] = -1
@@ -608,6 +609,67 @@ def _to_int32(value):
     return np.int32(INT32_MIN)
 
 
+def _geodetic_to_ecef_rows(geodetic, targets):
+    """_llh_to_ecef of every node (geodetic in degrees), each C maths function for all nodes in a row."""
+    total = geodetic.shape[1]
+    trig = np.empty((4, total))  # sin, cos of the latitude, cos, sin of the longitude
+    for node in range(total):
+        trig[0, node] = math.sin(DEG2RAD * geodetic[0, node])
+    for node in range(total):
+        trig[1, node] = math.cos(DEG2RAD * geodetic[0, node])
+    for node in range(total):
+        trig[2, node] = math.cos(DEG2RAD * geodetic[1, node])
+    for node in range(total):
+        trig[3, node] = math.sin(DEG2RAD * geodetic[1, node])
+    for node in range(total):
+        sin_lat = trig[0, node]
+        cos_lat = trig[1, node]
+        height = geodetic[2, node]
+        radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
+        targets[node, 0] = (radius + height) * cos_lat * trig[2, node]
+        targets[node, 1] = (radius + height) * cos_lat * trig[3, node]
+        targets[node, 2] = (radius * (1.0 - E2) + height) * sin_lat
+
+
+def _ecef_to_llh_rows(points, count, llh):
+    """_ecef_to_llh of points[:, :count] into llh[0:3, :count] (latitude, longitude in degrees, height), each C
+    maths function for all points in a row."""
+    e4 = E2 * E2
+    a_squared = SEMI_MAJOR * SEMI_MAJOR
+    work = np.empty((3, count))  # cube root base then t; d; k
+    for j in range(count):
+        x, y, z = points[0, j], points[1, j], points[2, j]
+        p = (x * x + y * y) / a_squared
+        q = (1.0 - E2) * (z * z) / a_squared
+        r = (p + q - e4) / 6.0
+        s = (e4 * p * q) / (4.0 * (r * r * r))
+        work[0, j] = 1.0 + s + math.sqrt(s * (2.0 + s))
+    for j in range(count):
+        work[0, j] = work[0, j] ** (1.0 / 3.0)
+    for j in range(count):
+        x, y, z = points[0, j], points[1, j], points[2, j]
+        xy_squared = x * x + y * y
+        p = xy_squared / a_squared
+        q = (1.0 - E2) * (z * z) / a_squared
+        r = (p + q - e4) / 6.0
+        t = work[0, j]
+        u = r * (1.0 + t + 1.0 / t)
+        rv = math.sqrt(u * u + e4 * q)
+        w = E2 * (u + rv - q) / (2.0 * rv)
+        k = math.sqrt(u + rv + w * w) - w
+        work[1, j] = k * math.sqrt(xy_squared) / (k + E2)
+        work[2, j] = k
+    for j in range(count):
+        llh[0, j] = math.atan2(points[2, j], work[1, j]) / DEG2RAD
+    for j in range(count):
+        llh[1, j] = math.atan2(points[1, j], points[0, j]) / DEG2RAD
+    for j in range(count):
+        d = work[1, j]
+        z = points[2, j]
+        k = work[2, j]
+        llh[2, j] = (k + E2 - 1.0) * math.sqrt(d * d + z * z) / k
+
+
 def radar_kernel(orbit, radar, geodetic, out):
     """Sections 2.3-2.7 for n nodes (geodetic: (3, n) latitude, longitude in degrees, DEM height); returns the count
     of nodes inside the image. See RadarOutputs for what it fills."""
@@ -615,14 +677,11 @@ def radar_kernel(orbit, radar, geodetic, out):
     targets = np.empty((total, 3))
     looks = np.empty((total, 3))
     ranges = np.empty(total)
-    for node in range(total):
-        x, y, z = _llh_to_ecef(DEG2RAD * geodetic[0, node], DEG2RAD * geodetic[1, node], geodetic[2, node])
-        targets[node, 0] = x
-        targets[node, 1] = y
-        targets[node, 2] = z
+    _geodetic_to_ecef_rows(geodetic, targets)
     _geo2rdr(orbit, radar, targets, looks, ranges, out.times, out.status)
     first_time = orbit.times[0]
     last_time = orbit.times[orbit.times.shape[0] - 1]
+    points = np.empty((3, total))
     count = 0
     for node in range(total):
         if out.status[node] & OUTSIDE_ORBIT:
@@ -642,15 +701,11 @@ def radar_kernel(orbit, radar, geodetic, out):
         # 2.6: one slant-range pixel farther along the unit look vector
         lx, ly, lz = looks[node, 0], looks[node, 1], looks[node, 2]
         look_length = math.sqrt(lx * lx + ly * ly + lz * lz)
-        lat, lon, step_height = _ecef_to_llh(
-            targets[node, 0] + lx / look_length * radar.range_pixel_size,
-            targets[node, 1] + ly / look_length * radar.range_pixel_size,
-            targets[node, 2] + lz / look_length * radar.range_pixel_size,
-        )
-        out.steps[2, count] = step_height
-        out.steps[0, count] = lat / DEG2RAD
-        out.steps[1, count] = lon / DEG2RAD
+        points[0, count] = targets[node, 0] + lx / look_length * radar.range_pixel_size
+        points[1, count] = targets[node, 1] + ly / look_length * radar.range_pixel_size
+        points[2, count] = targets[node, 2] + lz / look_length * radar.range_pixel_size
         count += 1
+    _ecef_to_llh_rows(points, count, out.steps)
     # 2.7: one azimuth line later, at the same range and height
     _topo(orbit, radar, out.times, ranges, geodetic[2], targets, out.inside, count, out.steps)
     return count
@@ -801,6 +856,8 @@ _HELPERS = (
     '_geo2rdr',
     '_topo_start',
     '_topo',
+    '_geodetic_to_ecef_rows',
+    '_ecef_to_llh_rows',
     '_std_round',
     '_to_int32',
 )
