@@ -221,10 +221,11 @@ HERMITE_ROWS = 56  # per lane: offsets (4), gaps (12), inverse gaps (12), invers
 HERMITE_WORK = HERMITE_ROWS + 12 + 8  # + ratios (12), basis (4), basis rates (4)
 
 
-def _hermite_lanes(orbit, time, state, work, firsts):
+def _hermite_lanes(orbit, time, state, work, firsts, indexes):
     """_hermite at time[l] for every lane l, lanes innermost so that the arithmetic is vectorised (each lane's
     operations are _hermite's, in its order). state: (6, LANES) position, velocity; work: (HERMITE_WORK, LANES),
-    which keeps each lane's tables between calls; firsts: (LANES,) the run of four vectors they are of (-1: none)."""
+    which keeps each lane's tables between calls; firsts, indexes: (LANES,) the run of four vectors they are of and
+    the searchsorted index of the last time (-1: none)."""
     node_t = orbit.times  # the tables as locals: an attribute read in a loop costs a reference count each time
     gaps = orbit.gaps
     inverse_gaps = orbit.inverse_gaps
@@ -234,7 +235,12 @@ def _hermite_lanes(orbit, time, state, work, firsts):
     count = node_t.shape[0]
     lanes = time.shape[0]
     for lane in range(lanes):  # each lane's four vectors and their tables, gathered when the run changes
-        first = np.searchsorted(node_t, time[lane]) - 2
+        t = time[lane]
+        index = indexes[lane]  # np.searchsorted(node_t, t) of the previous call: still it when t is in its span
+        if not (index >= 0 and (index == 0 or node_t[index - 1] < t) and (index == count or t <= node_t[index])):
+            index = np.searchsorted(node_t, t)
+            indexes[lane] = index
+        first = index - 2
         first = max(first, 0)
         first = min(first, count - 4)
         for i in range(4):
@@ -282,15 +288,15 @@ def _hermite_lanes(orbit, time, state, work, firsts):
         for lane in range(lanes):
             state[axis, lane] = 0.0
     for i in range(4):
-        for axis in range(3):
-            for lane in range(lanes):
-                offset = work[i, lane]
-                b = work[basis + i, lane]
-                b_rate = work[rate + i, lane]
-                sums = work[28 + i, lane]
-                f0 = 1.0 - 2.0 * offset * sums
-                g1 = b + 2.0 * offset * b_rate
-                g0 = 2.0 * (f0 * b_rate - b * sums)
+        for lane in range(lanes):
+            offset = work[i, lane]
+            b = work[basis + i, lane]
+            b_rate = work[rate + i, lane]
+            sums = work[28 + i, lane]
+            f0 = 1.0 - 2.0 * offset * sums
+            g1 = b + 2.0 * offset * b_rate
+            g0 = 2.0 * (f0 * b_rate - b * sums)
+            for axis in range(3):
                 x = work[32 + 3 * i + axis, lane]
                 v = work[44 + 3 * i + axis, lane]
                 state[axis, lane] += (x * f0 + v * offset) * b * b
@@ -307,6 +313,7 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
     """
     work = np.empty((HERMITE_WORK, LANES))
     firsts = np.full(LANES, -1, dtype=np.int64)
+    indexes = np.full(LANES, -1, dtype=np.int64)
     state = np.empty((6, LANES))
     time = np.empty(LANES)
     step = np.empty((5, LANES))  # updated time, range, look vector
@@ -332,7 +339,7 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
                 target[axis, lane] = targets[following, axis]
             following += 1
             running += 1
-    _hermite_lanes(orbit, time, state, work, firsts)
+    _hermite_lanes(orbit, time, state, work, firsts, indexes)
     while running > 0:
         for lane in range(LANES):
             look_x = target[0, lane] - state[0, lane]
@@ -400,7 +407,7 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
             else:
                 iteration[lane] = current + 1
                 time[lane] = updated
-        _hermite_lanes(orbit, time, state, work, firsts)
+        _hermite_lanes(orbit, time, state, work, firsts, indexes)
 
 
 TOPO_LANES = 16  # nodes advanced together by the along-track step
