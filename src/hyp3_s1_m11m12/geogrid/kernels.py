@@ -321,6 +321,8 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
     target = np.zeros((3, LANES))
     iteration = np.empty(LANES, dtype=np.int64)
     history_time = np.empty((LANES, CYCLE_HISTORY))
+    lowest = np.full(LANES, np.inf)  # the range of the lane's times so far
+    highest = np.full(LANES, -np.inf)
     history_range = np.empty((LANES, CYCLE_HISTORY))
     history_look = np.empty((LANES, CYCLE_HISTORY, 3))
     max_iterations = radar.newton_iterations
@@ -368,11 +370,17 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
                 history_look[lane, slot, 0] = step[2, lane]
                 history_look[lane, slot, 1] = step[3, lane]
                 history_look[lane, slot, 2] = step[4, lane]
+                if time[lane] < lowest[lane]:  # noqa: PLR1730 (comparisons, not min/max: a NaN leaves the range)
+                    lowest[lane] = time[lane]
+                if time[lane] > highest[lane]:  # noqa: PLR1730
+                    highest[lane] = time[lane]
                 period = 0
-                for candidate in range(1, min(CYCLE_HISTORY, current) + 1):
-                    if history_time[lane, (current - candidate) % CYCLE_HISTORY] == updated:
-                        period = candidate
-                        break
+                # a time outside the range of all the lane's earlier times cannot repeat one: no search
+                if lowest[lane] <= updated <= highest[lane]:
+                    for candidate in range(1, min(CYCLE_HISTORY, current) + 1):
+                        if history_time[lane, (current - candidate) % CYCLE_HISTORY] == updated:
+                            period = candidate
+                            break
                 if period > 0:
                     cycle_start = current - period  # t_current == t_cycle_start
                     time_slot = (cycle_start + (max_iterations - cycle_start) % period) % CYCLE_HISTORY
@@ -388,6 +396,8 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
                 status[n] |= OUTSIDE_ORBIT
                 done = True
             if done:
+                lowest[lane] = np.inf
+                highest[lane] = -np.inf
                 if not cycled:  # the state of this step is the last
                     times[n] = updated
                     ranges[n] = slant_range
@@ -469,6 +479,8 @@ def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
     state = np.zeros((19, TOPO_LANES))
     work = np.zeros((16, TOPO_LANES))  # point x, y, z, xy^2, q, r, cube-root base, t, d, lat, lon, sin/cos, height
     history_height = np.empty((TOPO_LANES, CYCLE_HISTORY))
+    lowest = np.full(TOPO_LANES, np.inf)  # the range of the lane's heights so far
+    highest = np.full(TOPO_LANES, -np.inf)
     history_point = np.empty((TOPO_LANES, CYCLE_HISTORY, 5))
     slot_of = np.empty(TOPO_LANES, dtype=np.int64)
     iteration = np.zeros(TOPO_LANES, dtype=np.int64)
@@ -564,11 +576,17 @@ def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
                 history_point[lane, slot, 2] = point[2]
                 history_point[lane, slot, 3] = point[3]
                 history_point[lane, slot, 4] = point[4]
+                if state[18, lane] < lowest[lane]:  # noqa: PLR1730 (comparisons, not min/max: a NaN leaves the range)
+                    lowest[lane] = state[18, lane]
+                if state[18, lane] > highest[lane]:  # noqa: PLR1730
+                    highest[lane] = state[18, lane]
                 period = 0
-                for candidate in range(1, min(CYCLE_HISTORY, current + 1) + 1):
-                    if history_height[lane, (current + 1 - candidate) % CYCLE_HISTORY] == new_height:
-                        period = candidate
-                        break
+                # a height outside the range of all the lane's earlier heights cannot repeat one: no search
+                if lowest[lane] <= new_height <= highest[lane]:
+                    for candidate in range(1, min(CYCLE_HISTORY, current + 1) + 1):
+                        if history_height[lane, (current + 1 - candidate) % CYCLE_HISTORY] == new_height:
+                            period = candidate
+                            break
                 if period > 0:
                     cycle_start = current + 1 - period  # h_{current + 1} == h_cycle_start
                     last = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
@@ -592,6 +610,8 @@ def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
             steps[4, j] = point[4] / DEG2RAD
             steps[5, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
             iteration[lane] = 0
+            lowest[lane] = np.inf
+            highest[lane] = -np.inf
             slot_of[lane] = -1
             running -= 1
             if following < count:
