@@ -8,10 +8,13 @@ fast-math), so the outputs are autoRIFT's bit for bit; run under NUMBA_DISABLE_J
 bits. The kernels release the GIL, so a thread pool runs blocks on every core.
 
 Throughput: each node's Newton and topo iterations are chains of dependent operations, so one node at a time
-leaves the FPU waiting. The kernels advance a group of independent nodes in lock-step instead (one iteration of
-every active lane, then the next), which gives the CPU independent work to overlap. Both iterations stop at
-their limit cycle (a state seen p steps earlier repeats forever) and read the state the fixed count of
-geogrid.cpp would end in from their history, which is bit-identical to running the count.
+leaves the FPU waiting. The kernels advance lanes of independent nodes in lock-step instead (a lane takes the next
+node as soon as its node is done): geo2rdr's Hermite step runs as loops over the lanes that LLVM vectorises, and
+every C maths function (sin, cos, atan2, pow) is called for all lanes (or all nodes) in a row, so that the calls
+overlap. Each lane's operations are those of latlon.F's XYZ_2_LLH / LLH_2_XYZ and orbitHermite.c, in their order
+(no fast-math, so no contraction into FMA), so the bits do not change. Both iterations stop at their limit cycle
+(a state seen p steps earlier repeats forever) and read the state the fixed count of geogrid.cpp would end in from
+their history, which is bit-identical to running the count.
 
 Every compiled function lives in this one file on purpose: numba's cache of a function is invalidated only when its
 own source file changes, so a kernel calling a compiled helper of another file could keep stale machine code.
@@ -185,36 +188,6 @@ def _hermite(orbit, time, position, velocity, scratch):
     if time < node_t[0] or time > node_t[count - 1]:
         return OUTSIDE_ORBIT
     return OK
-
-
-def _ecef_to_llh(x, y, z):
-    """latlon.F's XYZ_2_LLH (Vermeille 2002): geodetic latitude, longitude (radians) and height."""
-    e4 = E2 * E2
-    xy_squared = x * x + y * y
-    a_squared = SEMI_MAJOR * SEMI_MAJOR
-    p = xy_squared / a_squared
-    q = (1.0 - E2) * (z * z) / a_squared
-    r = (p + q - e4) / 6.0
-    s = (e4 * p * q) / (4.0 * (r * r * r))
-    t = (1.0 + s + math.sqrt(s * (2.0 + s))) ** (1.0 / 3.0)
-    u = r * (1.0 + t + 1.0 / t)
-    rv = math.sqrt(u * u + e4 * q)
-    w = E2 * (u + rv - q) / (2.0 * rv)
-    k = math.sqrt(u + rv + w * w) - w
-    d = k * math.sqrt(xy_squared) / (k + E2)
-    return math.atan2(z, d), math.atan2(y, x), (k + E2 - 1.0) * math.sqrt(d * d + z * z) / k
-
-
-def _llh_to_ecef(lat, lon, height):
-    """latlon.F's LLH_2_XYZ."""
-    sin_lat = math.sin(lat)
-    cos_lat = math.cos(lat)
-    radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
-    return (
-        (radius + height) * cos_lat * math.cos(lon),
-        (radius + height) * cos_lat * math.sin(lon),
-        (radius * (1.0 - E2) + height) * sin_lat,
-    )
 
 
 HERMITE_ROWS = 56  # per lane: offsets (4), gaps (12), inverse gaps (12), inverse gap sums (4), positions, velocities
@@ -473,7 +446,7 @@ def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
     node's target. The satellite state is fixed per node, so the iteration's state is the target height alone.
 
     Each step runs every lane's arithmetic in one loop and each C maths function for every lane in a row (so the
-    calls overlap in the FPU); each lane's operations are those of _ecef_to_llh and _llh_to_ecef, in their order.
+    calls overlap in the FPU); each lane's operations are those of latlon.F's XYZ_2_LLH and LLH_2_XYZ, in their order.
     """
     scratch = np.empty((9, 4))
     state = np.zeros((19, TOPO_LANES))
@@ -511,7 +484,7 @@ def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
             x = state[0, lane] + (alpha * state[9, lane] + beta * state[12, lane] + gamma * state[15, lane])
             y = state[1, lane] + (alpha * state[10, lane] + beta * state[13, lane] + gamma * state[16, lane])
             z = state[2, lane] + (alpha * state[11, lane] + beta * state[14, lane] + gamma * state[17, lane])
-            # _ecef_to_llh up to the cube root
+            # XYZ_2_LLH (Vermeille 2002) up to the cube root
             xy_squared = x * x + y * y
             p = xy_squared / a_squared
             q = (1.0 - E2) * (z * z) / a_squared
@@ -547,7 +520,7 @@ def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
         for lane in range(TOPO_LANES):
             work[14, lane] = math.sin(work[10, lane])
         for lane in range(TOPO_LANES):
-            # _llh_to_ecef at the target height, and the new height above the sphere of the satellite's radius
+            # LLH_2_XYZ at the target height, and the new height above the sphere of the satellite's radius
             sin_lat = work[11, lane]
             cos_lat = work[12, lane]
             height = state[8, lane]
@@ -637,7 +610,7 @@ def _to_int32(value):
 
 
 def _geodetic_to_ecef_rows(geodetic, targets):
-    """_llh_to_ecef of every node (geodetic in degrees), each C maths function for all nodes in a row."""
+    """latlon.F's LLH_2_XYZ of every node (geodetic in degrees), each C maths function for all nodes in a row."""
     total = geodetic.shape[1]
     trig = np.empty((4, total))  # sin, cos of the latitude, cos, sin of the longitude
     for node in range(total):
@@ -659,7 +632,7 @@ def _geodetic_to_ecef_rows(geodetic, targets):
 
 
 def _ecef_to_llh_rows(points, count, llh):
-    """_ecef_to_llh of points[:, :count] into llh[0:3, :count] (latitude, longitude in degrees, height), each C
+    """latlon.F's XYZ_2_LLH (Vermeille 2002) of points[:, :count] into llh[0:3, :count] (latitude, longitude in degrees, height), each C
     maths function for all points in a row."""
     e4 = E2 * E2
     a_squared = SEMI_MAJOR * SEMI_MAJOR
@@ -878,8 +851,6 @@ _compile_lock = threading.Lock()
 _HELPERS = (
     '_hermite',
     '_hermite_lanes',
-    '_ecef_to_llh',
-    '_llh_to_ecef',
     '_geo2rdr',
     '_topo_start',
     '_topo',
