@@ -8,10 +8,13 @@ fast-math), so the outputs are autoRIFT's bit for bit; run under NUMBA_DISABLE_J
 bits. The kernels release the GIL, so a thread pool runs blocks on every core.
 
 Throughput: each node's Newton and topo iterations are chains of dependent operations, so one node at a time
-leaves the FPU waiting. The kernels advance a group of independent nodes in lock-step instead (one iteration of
-every active lane, then the next), which gives the CPU independent work to overlap. Both iterations stop at
-their limit cycle (a state seen p steps earlier repeats forever) and read the state the fixed count of
-geogrid.cpp would end in from their history, which is bit-identical to running the count.
+leaves the FPU waiting. The kernels advance lanes of independent nodes in lock-step instead (a lane takes the next
+node as soon as its node is done): geo2rdr's Hermite step runs as loops over the lanes that LLVM vectorises, and
+every C maths function (sin, cos, atan2, pow) is called for all lanes (or all nodes) in a row, so that the calls
+overlap. Each lane's operations are those of latlon.F's XYZ_2_LLH / LLH_2_XYZ and orbitHermite.c, in their order
+(no fast-math, so no contraction into FMA), so the bits do not change. Both iterations stop at their limit cycle
+(a state seen p steps earlier repeats forever) and read the state the fixed count of geogrid.cpp would end in from
+their history, which is bit-identical to running the count.
 
 Every compiled function lives in this one file on purpose: numba's cache of a function is invalidated only when its
 own source file changes, so a kernel calling a compiled helper of another file could keep stale machine code.
@@ -187,34 +190,90 @@ def _hermite(orbit, time, position, velocity, scratch):
     return OK
 
 
-def _ecef_to_llh(x, y, z):
-    """latlon.F's XYZ_2_LLH (Vermeille 2002): geodetic latitude, longitude (radians) and height."""
-    e4 = E2 * E2
-    xy_squared = x * x + y * y
-    a_squared = SEMI_MAJOR * SEMI_MAJOR
-    p = xy_squared / a_squared
-    q = (1.0 - E2) * (z * z) / a_squared
-    r = (p + q - e4) / 6.0
-    s = (e4 * p * q) / (4.0 * (r * r * r))
-    t = (1.0 + s + math.sqrt(s * (2.0 + s))) ** (1.0 / 3.0)
-    u = r * (1.0 + t + 1.0 / t)
-    rv = math.sqrt(u * u + e4 * q)
-    w = E2 * (u + rv - q) / (2.0 * rv)
-    k = math.sqrt(u + rv + w * w) - w
-    d = k * math.sqrt(xy_squared) / (k + E2)
-    return math.atan2(z, d), math.atan2(y, x), (k + E2 - 1.0) * math.sqrt(d * d + z * z) / k
+HERMITE_ROWS = 56  # per lane: offsets (4), gaps (12), inverse gaps (12), inverse gap sums (4), positions, velocities
+HERMITE_WORK = HERMITE_ROWS + 12 + 8  # + ratios (12), basis (4), basis rates (4)
 
 
-def _llh_to_ecef(lat, lon, height):
-    """latlon.F's LLH_2_XYZ."""
-    sin_lat = math.sin(lat)
-    cos_lat = math.cos(lat)
-    radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
-    return (
-        (radius + height) * cos_lat * math.cos(lon),
-        (radius + height) * cos_lat * math.sin(lon),
-        (radius * (1.0 - E2) + height) * sin_lat,
-    )
+def _hermite_lanes(orbit, time, state, work, firsts, indexes):
+    """_hermite at time[l] for every lane l, lanes innermost so that the arithmetic is vectorised (each lane's
+    operations are _hermite's, in its order). state: (6, LANES) position, velocity; work: (HERMITE_WORK, LANES),
+    which keeps each lane's tables between calls; firsts, indexes: (LANES,) the run of four vectors they are of and
+    the searchsorted index of the last time (-1: none)."""
+    node_t = orbit.times  # the tables as locals: an attribute read in a loop costs a reference count each time
+    gaps = orbit.gaps
+    inverse_gaps = orbit.inverse_gaps
+    inverse_gap_sums = orbit.inverse_gap_sums
+    positions = orbit.positions
+    velocities = orbit.velocities
+    count = node_t.shape[0]
+    lanes = time.shape[0]
+    for lane in range(lanes):  # each lane's four vectors and their tables, gathered when the run changes
+        t = time[lane]
+        index = indexes[lane]  # np.searchsorted(node_t, t) of the previous call: still it when t is in its span
+        if not (index >= 0 and (index == 0 or node_t[index - 1] < t) and (index == count or t <= node_t[index])):
+            index = np.searchsorted(node_t, t)
+            indexes[lane] = index
+        first = index - 2
+        first = max(first, 0)
+        first = min(first, count - 4)
+        for i in range(4):
+            work[i, lane] = time[lane] - node_t[first + i]
+        if first == firsts[lane]:
+            continue
+        firsts[lane] = first
+        row = 0
+        for i in range(4):
+            work[28 + i, lane] = inverse_gap_sums[first, i]
+            for k in range(4):
+                if k != i:
+                    work[4 + row, lane] = gaps[first, i, k]
+                    work[16 + row, lane] = inverse_gaps[first, i, k]
+                    row += 1
+            for axis in range(3):
+                work[32 + 3 * i + axis, lane] = positions[first + i, axis]
+                work[44 + 3 * i + axis, lane] = velocities[first + i, axis]
+    ratio = HERMITE_ROWS
+    basis = HERMITE_ROWS + 12
+    rate = HERMITE_ROWS + 16
+    row = 0
+    for i in range(4):
+        for k in range(4):
+            if k != i:
+                for lane in range(lanes):
+                    work[ratio + row, lane] = work[k, lane] / work[4 + row, lane]
+                row += 1
+    for i in range(4):
+        for lane in range(lanes):
+            work[basis + i, lane] = 1.0
+            work[rate + i, lane] = 0.0
+        for k in range(3):
+            for lane in range(lanes):
+                work[basis + i, lane] *= work[ratio + 3 * i + k, lane]
+        for j in range(3):  # the j-th other index; the product of the ratios of the two remaining ones
+            k1 = 1 if j == 0 else 0
+            k2 = 1 if j == 2 else 2
+            for lane in range(lanes):
+                product = 1.0
+                product *= work[ratio + 3 * i + k1, lane]
+                product *= work[ratio + 3 * i + k2, lane]
+                work[rate + i, lane] += work[16 + 3 * i + j, lane] * product
+    for axis in range(6):
+        for lane in range(lanes):
+            state[axis, lane] = 0.0
+    for i in range(4):
+        for lane in range(lanes):
+            offset = work[i, lane]
+            b = work[basis + i, lane]
+            b_rate = work[rate + i, lane]
+            sums = work[28 + i, lane]
+            f0 = 1.0 - 2.0 * offset * sums
+            g1 = b + 2.0 * offset * b_rate
+            g0 = 2.0 * (f0 * b_rate - b * sums)
+            for axis in range(3):
+                x = work[32 + 3 * i + axis, lane]
+                v = work[44 + 3 * i + axis, lane]
+                state[axis, lane] += (x * f0 + v * offset) * b * b
+                state[3 + axis, lane] += (x * g0 + v * g1) * b
 
 
 def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
@@ -222,198 +281,318 @@ def _geo2rdr(orbit, radar, targets, looks, ranges, times, status):
 
     Fills the look vectors (satellite -> target), ranges and times of the state geogrid.cpp ends in after its fixed
     count. The iteration's state is the time alone, so once a time repeats one seen p steps earlier the sequence
-    is periodic; the detected cycle gives the final state from the history (bit-identical to the full count).
+    is periodic; the detected cycle gives the final state from the history (bit-identical to the full count). A
+    lane whose node is done takes the next node, so every step advances LANES nodes.
     """
-    scratch = np.empty((7, 4))
-    start_position = np.empty(3)
-    start_velocity = np.empty(3)
-    _hermite(orbit, radar.initial_time, start_position, start_velocity, scratch)  # the caller checked the span
-    position = np.empty((LANES, 3))
-    velocity = np.empty((LANES, 3))
+    work = np.empty((HERMITE_WORK, LANES))
+    firsts = np.full(LANES, -1, dtype=np.int64)
+    indexes = np.full(LANES, -1, dtype=np.int64)
+    state = np.empty((6, LANES))
     time = np.empty(LANES)
+    step = np.empty((5, LANES))  # updated time, range, look vector
+    node = np.empty(LANES, dtype=np.int64)
+    target = np.zeros((3, LANES))
+    iteration = np.empty(LANES, dtype=np.int64)
     history_time = np.empty((LANES, CYCLE_HISTORY))
+    lowest = np.full(LANES, np.inf)  # the range of the lane's times so far
+    highest = np.full(LANES, -np.inf)
     history_range = np.empty((LANES, CYCLE_HISTORY))
     history_look = np.empty((LANES, CYCLE_HISTORY, 3))
-    active = np.empty(LANES, dtype=np.int64)
     max_iterations = radar.newton_iterations
+    first_time = orbit.times[0]
+    last_time = orbit.times[orbit.times.shape[0] - 1]
     total = targets.shape[0]
-    for first in range(0, total, LANES):
-        lanes = min(LANES, total - first)
-        for lane in range(lanes):
-            time[lane] = radar.initial_time
+    following = 0  # the next node to start
+    running = 0
+    for lane in range(LANES):
+        time[lane] = radar.initial_time
+        iteration[lane] = 1
+        node[lane] = -1
+        if following < total:
+            node[lane] = following
             for axis in range(3):
-                position[lane, axis] = start_position[axis]
-                velocity[lane, axis] = start_velocity[axis]
-            active[lane] = lane
-            times[first + lane] = radar.initial_time
-            ranges[first + lane] = 0.0
-        running = lanes
-        for iteration in range(1, max_iterations + 1):
-            if running == 0:
-                break
-            kept = 0
-            for index in range(running):
-                lane = active[index]
-                n = first + lane
-                look_x = targets[n, 0] - position[lane, 0]
-                look_y = targets[n, 1] - position[lane, 1]
-                look_z = targets[n, 2] - position[lane, 2]
-                slant_range = math.sqrt(look_x * look_x + look_y * look_y + look_z * look_z)
-                vx, vy, vz = velocity[lane, 0], velocity[lane, 1], velocity[lane, 2]
-                doppler = look_x * vx + look_y * vy + look_z * vz
-                speed_squared = vx * vx + vy * vy + vz * vz
-                updated = time[lane] - doppler / -speed_squared
-                times[n] = updated
-                ranges[n] = slant_range
-                looks[n, 0] = look_x
-                looks[n, 1] = look_y
-                looks[n, 2] = look_z
-                if radar.stop_at_cycle and iteration < max_iterations:
-                    slot = (iteration - 1) % CYCLE_HISTORY
-                    history_time[lane, slot] = time[lane]
-                    history_range[lane, slot] = slant_range
-                    history_look[lane, slot, 0] = look_x
-                    history_look[lane, slot, 1] = look_y
-                    history_look[lane, slot, 2] = look_z
-                    period = 0
-                    for candidate in range(1, min(CYCLE_HISTORY, iteration) + 1):
-                        if history_time[lane, (iteration - candidate) % CYCLE_HISTORY] == updated:
+                target[axis, lane] = targets[following, axis]
+            following += 1
+            running += 1
+    _hermite_lanes(orbit, time, state, work, firsts, indexes)
+    while running > 0:
+        for lane in range(LANES):
+            look_x = target[0, lane] - state[0, lane]
+            look_y = target[1, lane] - state[1, lane]
+            look_z = target[2, lane] - state[2, lane]
+            vx, vy, vz = state[3, lane], state[4, lane], state[5, lane]
+            doppler = look_x * vx + look_y * vy + look_z * vz
+            speed_squared = vx * vx + vy * vy + vz * vz
+            step[0, lane] = time[lane] - doppler / -speed_squared
+            step[1, lane] = math.sqrt(look_x * look_x + look_y * look_y + look_z * look_z)
+            step[2, lane] = look_x
+            step[3, lane] = look_y
+            step[4, lane] = look_z
+        for lane in range(LANES):
+            n = node[lane]
+            if n < 0:
+                continue
+            current = iteration[lane]
+            updated = step[0, lane]
+            slant_range = step[1, lane]
+            cycled = False
+            if radar.stop_at_cycle and current < max_iterations:
+                slot = (current - 1) % CYCLE_HISTORY
+                history_time[lane, slot] = time[lane]
+                history_range[lane, slot] = slant_range
+                history_look[lane, slot, 0] = step[2, lane]
+                history_look[lane, slot, 1] = step[3, lane]
+                history_look[lane, slot, 2] = step[4, lane]
+                if time[lane] < lowest[lane]:  # noqa: PLR1730 (comparisons, not min/max: a NaN leaves the range)
+                    lowest[lane] = time[lane]
+                if time[lane] > highest[lane]:  # noqa: PLR1730
+                    highest[lane] = time[lane]
+                period = 0
+                # a time outside the range of all the lane's earlier times cannot repeat one: no search
+                if lowest[lane] <= updated <= highest[lane]:
+                    for candidate in range(1, min(CYCLE_HISTORY, current) + 1):
+                        if history_time[lane, (current - candidate) % CYCLE_HISTORY] == updated:
                             period = candidate
                             break
-                    if period > 0:
-                        cycle_start = iteration - period  # t_iteration == t_cycle_start
-                        time_slot = (cycle_start + (max_iterations - cycle_start) % period) % CYCLE_HISTORY
-                        look_slot = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
-                        times[n] = history_time[lane, time_slot]
-                        ranges[n] = history_range[lane, look_slot]
-                        for axis in range(3):
-                            looks[n, axis] = history_look[lane, look_slot, axis]
-                        continue
+                if period > 0:
+                    cycle_start = current - period  # t_current == t_cycle_start
+                    time_slot = (cycle_start + (max_iterations - cycle_start) % period) % CYCLE_HISTORY
+                    look_slot = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
+                    times[n] = history_time[lane, time_slot]
+                    ranges[n] = history_range[lane, look_slot]
+                    for axis in range(3):
+                        looks[n, axis] = history_look[lane, look_slot, axis]
+                    cycled = True
+            done = cycled or current == max_iterations
+            if not cycled and (updated < first_time or updated > last_time):
+                # geogrid.cpp exits here (106); keep the time for the error message and drop the node
+                status[n] |= OUTSIDE_ORBIT
+                done = True
+            if done:
+                lowest[lane] = np.inf
+                highest[lane] = -np.inf
+                if not cycled:  # the state of this step is the last
+                    times[n] = updated
+                    ranges[n] = slant_range
+                    looks[n, 0] = step[2, lane]
+                    looks[n, 1] = step[3, lane]
+                    looks[n, 2] = step[4, lane]
+                iteration[lane] = 1
+                time[lane] = radar.initial_time
+                node[lane] = -1
+                running -= 1
+                if following < total:
+                    node[lane] = following
+                    for axis in range(3):
+                        target[axis, lane] = targets[following, axis]
+                    following += 1
+                    running += 1
+            else:
+                iteration[lane] = current + 1
                 time[lane] = updated
-                if _hermite(orbit, updated, position[lane], velocity[lane], scratch) != OK:
-                    # geogrid.cpp exits here (106); keep the time for the error message and drop the node
-                    status[n] |= OUTSIDE_ORBIT
-                    continue
-                active[kept] = lane
-                kept += 1
-            running = kept
+        _hermite_lanes(orbit, time, state, work, firsts, indexes)
+
+
+TOPO_LANES = 16  # nodes advanced together by the along-track step
+
+
+def _topo_start(orbit, radar, time, rng, height, lane, state, scratch):
+    """The along-track step's fixed per-node terms (the satellite one line later) into state[:18, lane]: position,
+    distance, radius, nadir . velocity direction, velocity direction . along-track, range, height, then the along,
+    cross and nadir unit vectors."""
+    position = scratch[7]
+    velocity = scratch[8]
+    _hermite(orbit, time + radar.line_time, position, velocity, scratch)
+    px, py, pz = position[0], position[1], position[2]
+    vx, vy, vz = velocity[0], velocity[1], velocity[2]
+    distance = math.sqrt(px * px + py * py + pz * pz)
+    sx = px / SEMI_MAJOR
+    sy = py / SEMI_MAJOR
+    sz = pz / SEMI_MINOR
+    radius = (1.0 / math.sqrt(sx * sx + sy * sy + sz * sz)) * distance
+    nx = -(px / distance)
+    ny = -(py / distance)
+    nz = -(pz / distance)
+    cx = ny * vz - nz * vy
+    cy = nz * vx - nx * vz
+    cz = nx * vy - ny * vx
+    size = math.sqrt(cx * cx + cy * cy + cz * cz)
+    cx, cy, cz = cx / size, cy / size, cz / size
+    ax = cy * nz - cz * ny
+    ay = cz * nx - cx * nz
+    az = cx * ny - cy * nx
+    size = math.sqrt(ax * ax + ay * ay + az * az)
+    ax, ay, az = ax / size, ay / size, az / size
+    speed = math.sqrt(vx * vx + vy * vy + vz * vz)
+    dx, dy, dz = vx / speed, vy / speed, vz / speed
+    state[0, lane] = px
+    state[1, lane] = py
+    state[2, lane] = pz
+    state[3, lane] = distance
+    state[4, lane] = radius
+    state[5, lane] = nx * dx + ny * dy + nz * dz
+    state[6, lane] = dx * ax + dy * ay + dz * az
+    state[7, lane] = rng
+    state[8, lane] = height
+    state[9, lane], state[10, lane], state[11, lane] = ax, ay, az
+    state[12, lane], state[13, lane], state[14, lane] = cx, cy, cz
+    state[15, lane], state[16, lane], state[17, lane] = nx, ny, nz
+    state[18, lane] = height  # the iterated target height
 
 
 def _topo(orbit, radar, times, ranges, heights, targets, inside, count, steps):
-    """geogrid.cpp's along-track step (2.7) for the inside nodes, LANES at a time: the point at the same range and
-    height one line later. Fills steps[3:6, :count]: its latitude, longitude (degrees) and ECEF distance to the
-    node's target. The satellite state is fixed per node, so the iteration's state is the target height alone."""
-    scratch = np.empty((7, 4))
-    position = np.empty(3)
-    velocity = np.empty(3)
-    geometry = np.empty((LANES, 9))  # per lane: position (3), distance, radius, two dot products, range, height
-    basis = np.empty((LANES, 9))  # along (3), cross (3), nadir (3)
-    target_height = np.empty(LANES)
-    history_height = np.empty((LANES, CYCLE_HISTORY))
-    history_point = np.empty((LANES, CYCLE_HISTORY, 5))
-    result = np.empty((LANES, 5))
-    active = np.empty(LANES, dtype=np.int64)
+    """geogrid.cpp's along-track step (2.7) for the inside nodes, TOPO_LANES at a time: the point at the same range
+    and height one line later. Fills steps[3:6, :count]: its latitude, longitude (degrees) and ECEF distance to the
+    node's target. The satellite state is fixed per node, so the iteration's state is the target height alone.
+
+    Each step runs every lane's arithmetic in one loop and each C maths function for every lane in a row (so the
+    calls overlap in the FPU); each lane's operations are those of latlon.F's XYZ_2_LLH and LLH_2_XYZ, in their order.
+    """
+    scratch = np.empty((9, 4))
+    state = np.zeros((19, TOPO_LANES))
+    work = np.zeros((16, TOPO_LANES))  # point x, y, z, xy^2, q, r, cube-root base, t, d, lat, lon, sin/cos, height
+    history_height = np.empty((TOPO_LANES, CYCLE_HISTORY))
+    lowest = np.full(TOPO_LANES, np.inf)  # the range of the lane's heights so far
+    highest = np.full(TOPO_LANES, -np.inf)
+    history_point = np.empty((TOPO_LANES, CYCLE_HISTORY, 5))
+    slot_of = np.empty(TOPO_LANES, dtype=np.int64)
+    iteration = np.zeros(TOPO_LANES, dtype=np.int64)
     max_iterations = radar.topo_iterations
     look_side = radar.look_side
-    for first in range(0, count, LANES):
-        lanes = min(LANES, count - first)
-        for lane in range(lanes):
-            node = inside[first + lane]
-            _hermite(orbit, times[node] + radar.line_time, position, velocity, scratch)
-            px, py, pz = position[0], position[1], position[2]
-            vx, vy, vz = velocity[0], velocity[1], velocity[2]
-            distance = math.sqrt(px * px + py * py + pz * pz)
-            sx = px / SEMI_MAJOR
-            sy = py / SEMI_MAJOR
-            sz = pz / SEMI_MINOR
-            radius = (1.0 / math.sqrt(sx * sx + sy * sy + sz * sz)) * distance
-            nx = -(px / distance)
-            ny = -(py / distance)
-            nz = -(pz / distance)
-            cx = ny * vz - nz * vy
-            cy = nz * vx - nx * vz
-            cz = nx * vy - ny * vx
-            size = math.sqrt(cx * cx + cy * cy + cz * cz)
-            cx, cy, cz = cx / size, cy / size, cz / size
-            ax = cy * nz - cz * ny
-            ay = cz * nx - cx * nz
-            az = cx * ny - cy * nx
-            size = math.sqrt(ax * ax + ay * ay + az * az)
-            ax, ay, az = ax / size, ay / size, az / size
-            speed = math.sqrt(vx * vx + vy * vy + vz * vz)
-            dx, dy, dz = vx / speed, vy / speed, vz / speed
-            geometry[lane, 0] = px
-            geometry[lane, 1] = py
-            geometry[lane, 2] = pz
-            geometry[lane, 3] = distance
-            geometry[lane, 4] = radius
-            geometry[lane, 5] = nx * dx + ny * dy + nz * dz  # nadir . velocity direction
-            geometry[lane, 6] = dx * ax + dy * ay + dz * az  # velocity direction . along-track
-            geometry[lane, 7] = ranges[node]
-            geometry[lane, 8] = heights[node]
-            basis[lane, 0], basis[lane, 1], basis[lane, 2] = ax, ay, az
-            basis[lane, 3], basis[lane, 4], basis[lane, 5] = cx, cy, cz
-            basis[lane, 6], basis[lane, 7], basis[lane, 8] = nx, ny, nz
-            target_height[lane] = heights[node]
-            active[lane] = lane
-        running = lanes
-        for iteration in range(max_iterations):
-            if running == 0:
-                break
-            kept = 0
-            for index in range(running):
-                lane = active[index]
-                distance = geometry[lane, 3]
-                radius = geometry[lane, 4]
-                rng = geometry[lane, 7]
-                height = geometry[lane, 8]
-                b = radius + target_height[lane]
-                cos_theta = 0.5 * (distance / rng + rng / distance - (b / distance) * (b / rng))
-                sin_theta = math.sqrt(1 - cos_theta * cos_theta)
-                gamma = rng * cos_theta
-                alpha = 0.0 - gamma * geometry[lane, 5] / geometry[lane, 6]
-                beta = -look_side * math.sqrt(rng * rng * sin_theta * sin_theta - alpha * alpha)
-                qx = geometry[lane, 0] + (alpha * basis[lane, 0] + beta * basis[lane, 3] + gamma * basis[lane, 6])
-                qy = geometry[lane, 1] + (alpha * basis[lane, 1] + beta * basis[lane, 4] + gamma * basis[lane, 7])
-                qz = geometry[lane, 2] + (alpha * basis[lane, 2] + beta * basis[lane, 5] + gamma * basis[lane, 8])
-                point_lat, point_lon, _unconstrained = _ecef_to_llh(qx, qy, qz)
-                tx, ty, tz = _llh_to_ecef(point_lat, point_lon, height)
-                new_height = math.sqrt(tx * tx + ty * ty + tz * tz) - radius
-                result[lane, 0] = tx
-                result[lane, 1] = ty
-                result[lane, 2] = tz
-                result[lane, 3] = point_lat
-                result[lane, 4] = point_lon
-                if radar.stop_at_cycle:
-                    # iteration k computes the point from h_k and h_{k+1}; a repeated height repeats the points
-                    slot = iteration % CYCLE_HISTORY
-                    history_height[lane, slot] = target_height[lane]
-                    for item in range(5):
-                        history_point[lane, slot, item] = result[lane, item]
-                    period = 0
-                    for candidate in range(1, min(CYCLE_HISTORY, iteration + 1) + 1):
-                        if history_height[lane, (iteration + 1 - candidate) % CYCLE_HISTORY] == new_height:
+    e4 = E2 * E2
+    a_squared = SEMI_MAJOR * SEMI_MAJOR
+    following = 0
+    running = 0
+    for lane in range(TOPO_LANES):
+        slot_of[lane] = -1
+        if following < count:
+            node = inside[following]
+            _topo_start(orbit, radar, times[node], ranges[node], heights[node], lane, state, scratch)
+            slot_of[lane] = following
+            following += 1
+            running += 1
+    while running > 0:
+        for lane in range(TOPO_LANES):
+            distance = state[3, lane]
+            rng = state[7, lane]
+            b = state[4, lane] + state[18, lane]
+            cos_theta = 0.5 * (distance / rng + rng / distance - (b / distance) * (b / rng))
+            sin_theta = math.sqrt(1 - cos_theta * cos_theta)
+            gamma = rng * cos_theta
+            alpha = 0.0 - gamma * state[5, lane] / state[6, lane]
+            beta = -look_side * math.sqrt(rng * rng * sin_theta * sin_theta - alpha * alpha)
+            x = state[0, lane] + (alpha * state[9, lane] + beta * state[12, lane] + gamma * state[15, lane])
+            y = state[1, lane] + (alpha * state[10, lane] + beta * state[13, lane] + gamma * state[16, lane])
+            z = state[2, lane] + (alpha * state[11, lane] + beta * state[14, lane] + gamma * state[17, lane])
+            # XYZ_2_LLH (Vermeille 2002) up to the cube root
+            xy_squared = x * x + y * y
+            p = xy_squared / a_squared
+            q = (1.0 - E2) * (z * z) / a_squared
+            r = (p + q - e4) / 6.0
+            s = (e4 * p * q) / (4.0 * (r * r * r))
+            work[0, lane] = x
+            work[1, lane] = y
+            work[2, lane] = z
+            work[3, lane] = xy_squared
+            work[4, lane] = q
+            work[5, lane] = r
+            work[6, lane] = 1.0 + s + math.sqrt(s * (2.0 + s))
+        for lane in range(TOPO_LANES):
+            work[7, lane] = work[6, lane] ** (1.0 / 3.0)
+        for lane in range(TOPO_LANES):
+            t = work[7, lane]
+            q = work[4, lane]
+            u = work[5, lane] * (1.0 + t + 1.0 / t)
+            rv = math.sqrt(u * u + e4 * q)
+            w = E2 * (u + rv - q) / (2.0 * rv)
+            k = math.sqrt(u + rv + w * w) - w
+            work[8, lane] = k * math.sqrt(work[3, lane]) / (k + E2)
+        for lane in range(TOPO_LANES):
+            work[9, lane] = math.atan2(work[2, lane], work[8, lane])
+        for lane in range(TOPO_LANES):
+            work[10, lane] = math.atan2(work[1, lane], work[0, lane])
+        for lane in range(TOPO_LANES):
+            work[11, lane] = math.sin(work[9, lane])
+        for lane in range(TOPO_LANES):
+            work[12, lane] = math.cos(work[9, lane])
+        for lane in range(TOPO_LANES):
+            work[13, lane] = math.cos(work[10, lane])
+        for lane in range(TOPO_LANES):
+            work[14, lane] = math.sin(work[10, lane])
+        for lane in range(TOPO_LANES):
+            # LLH_2_XYZ at the target height, and the new height above the sphere of the satellite's radius
+            sin_lat = work[11, lane]
+            cos_lat = work[12, lane]
+            height = state[8, lane]
+            radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
+            tx = (radius + height) * cos_lat * work[13, lane]
+            ty = (radius + height) * cos_lat * work[14, lane]
+            tz = (radius * (1.0 - E2) + height) * sin_lat
+            work[0, lane] = tx
+            work[1, lane] = ty
+            work[2, lane] = tz
+            work[15, lane] = math.sqrt(tx * tx + ty * ty + tz * tz) - state[4, lane]
+        for lane in range(TOPO_LANES):
+            j = slot_of[lane]
+            if j < 0:
+                continue
+            current = iteration[lane]
+            new_height = work[15, lane]
+            point = (work[0, lane], work[1, lane], work[2, lane], work[9, lane], work[10, lane])
+            done = current + 1 == max_iterations
+            if radar.stop_at_cycle:
+                # iteration k computes the point from h_k and h_{k+1}; a repeated height repeats the points
+                slot = current % CYCLE_HISTORY
+                history_height[lane, slot] = state[18, lane]
+                history_point[lane, slot, 0] = point[0]
+                history_point[lane, slot, 1] = point[1]
+                history_point[lane, slot, 2] = point[2]
+                history_point[lane, slot, 3] = point[3]
+                history_point[lane, slot, 4] = point[4]
+                if state[18, lane] < lowest[lane]:  # noqa: PLR1730 (comparisons, not min/max: a NaN leaves the range)
+                    lowest[lane] = state[18, lane]
+                if state[18, lane] > highest[lane]:  # noqa: PLR1730
+                    highest[lane] = state[18, lane]
+                period = 0
+                # a height outside the range of all the lane's earlier heights cannot repeat one: no search
+                if lowest[lane] <= new_height <= highest[lane]:
+                    for candidate in range(1, min(CYCLE_HISTORY, current + 1) + 1):
+                        if history_height[lane, (current + 1 - candidate) % CYCLE_HISTORY] == new_height:
                             period = candidate
                             break
-                    if period > 0:
-                        cycle_start = iteration + 1 - period  # h_{iteration + 1} == h_cycle_start
-                        last = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
-                        for item in range(5):
-                            result[lane, item] = history_point[lane, last, item]
-                        continue
-                target_height[lane] = new_height
-                active[kept] = lane
-                kept += 1
-            running = kept
-        for lane in range(lanes):
-            j = first + lane
+                if period > 0:
+                    cycle_start = current + 1 - period  # h_{current + 1} == h_cycle_start
+                    last = (cycle_start + (max_iterations - 1 - cycle_start) % period) % CYCLE_HISTORY
+                    point = (
+                        history_point[lane, last, 0],
+                        history_point[lane, last, 1],
+                        history_point[lane, last, 2],
+                        history_point[lane, last, 3],
+                        history_point[lane, last, 4],
+                    )
+                    done = True
+            if not done:
+                state[18, lane] = new_height
+                iteration[lane] = current + 1
+                continue
             node = inside[j]
-            dx = result[lane, 0] - targets[node, 0]
-            dy = result[lane, 1] - targets[node, 1]
-            dz = result[lane, 2] - targets[node, 2]
-            steps[3, j] = result[lane, 3] / DEG2RAD
-            steps[4, j] = result[lane, 4] / DEG2RAD
+            dx = point[0] - targets[node, 0]
+            dy = point[1] - targets[node, 1]
+            dz = point[2] - targets[node, 2]
+            steps[3, j] = point[3] / DEG2RAD
+            steps[4, j] = point[4] / DEG2RAD
             steps[5, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
+            iteration[lane] = 0
+            lowest[lane] = np.inf
+            highest[lane] = -np.inf
+            slot_of[lane] = -1
+            running -= 1
+            if following < count:
+                node = inside[following]
+                _topo_start(orbit, radar, times[node], ranges[node], heights[node], lane, state, scratch)
+                slot_of[lane] = following
+                following += 1
+                running += 1
 
 
 def _std_round(value):
@@ -430,6 +609,67 @@ def _to_int32(value):
     return np.int32(INT32_MIN)
 
 
+def _geodetic_to_ecef_rows(geodetic, targets):
+    """latlon.F's LLH_2_XYZ of every node (geodetic in degrees), each C maths function for all nodes in a row."""
+    total = geodetic.shape[1]
+    trig = np.empty((4, total))  # sin, cos of the latitude, cos, sin of the longitude
+    for node in range(total):
+        trig[0, node] = math.sin(DEG2RAD * geodetic[0, node])
+    for node in range(total):
+        trig[1, node] = math.cos(DEG2RAD * geodetic[0, node])
+    for node in range(total):
+        trig[2, node] = math.cos(DEG2RAD * geodetic[1, node])
+    for node in range(total):
+        trig[3, node] = math.sin(DEG2RAD * geodetic[1, node])
+    for node in range(total):
+        sin_lat = trig[0, node]
+        cos_lat = trig[1, node]
+        height = geodetic[2, node]
+        radius = SEMI_MAJOR / math.sqrt(1.0 - E2 * (sin_lat * sin_lat))
+        targets[node, 0] = (radius + height) * cos_lat * trig[2, node]
+        targets[node, 1] = (radius + height) * cos_lat * trig[3, node]
+        targets[node, 2] = (radius * (1.0 - E2) + height) * sin_lat
+
+
+def _ecef_to_llh_rows(points, count, llh):
+    """latlon.F's XYZ_2_LLH (Vermeille 2002) of points[:, :count] into llh[0:3, :count] (latitude, longitude in degrees, height), each C
+    maths function for all points in a row."""
+    e4 = E2 * E2
+    a_squared = SEMI_MAJOR * SEMI_MAJOR
+    work = np.empty((3, count))  # cube root base then t; d; k
+    for j in range(count):
+        x, y, z = points[0, j], points[1, j], points[2, j]
+        p = (x * x + y * y) / a_squared
+        q = (1.0 - E2) * (z * z) / a_squared
+        r = (p + q - e4) / 6.0
+        s = (e4 * p * q) / (4.0 * (r * r * r))
+        work[0, j] = 1.0 + s + math.sqrt(s * (2.0 + s))
+    for j in range(count):
+        work[0, j] = work[0, j] ** (1.0 / 3.0)
+    for j in range(count):
+        x, y, z = points[0, j], points[1, j], points[2, j]
+        xy_squared = x * x + y * y
+        p = xy_squared / a_squared
+        q = (1.0 - E2) * (z * z) / a_squared
+        r = (p + q - e4) / 6.0
+        t = work[0, j]
+        u = r * (1.0 + t + 1.0 / t)
+        rv = math.sqrt(u * u + e4 * q)
+        w = E2 * (u + rv - q) / (2.0 * rv)
+        k = math.sqrt(u + rv + w * w) - w
+        work[1, j] = k * math.sqrt(xy_squared) / (k + E2)
+        work[2, j] = k
+    for j in range(count):
+        llh[0, j] = math.atan2(points[2, j], work[1, j]) / DEG2RAD
+    for j in range(count):
+        llh[1, j] = math.atan2(points[1, j], points[0, j]) / DEG2RAD
+    for j in range(count):
+        d = work[1, j]
+        z = points[2, j]
+        k = work[2, j]
+        llh[2, j] = (k + E2 - 1.0) * math.sqrt(d * d + z * z) / k
+
+
 def radar_kernel(orbit, radar, geodetic, out):
     """Sections 2.3-2.7 for n nodes (geodetic: (3, n) latitude, longitude in degrees, DEM height); returns the count
     of nodes inside the image. See RadarOutputs for what it fills."""
@@ -437,14 +677,11 @@ def radar_kernel(orbit, radar, geodetic, out):
     targets = np.empty((total, 3))
     looks = np.empty((total, 3))
     ranges = np.empty(total)
-    for node in range(total):
-        x, y, z = _llh_to_ecef(DEG2RAD * geodetic[0, node], DEG2RAD * geodetic[1, node], geodetic[2, node])
-        targets[node, 0] = x
-        targets[node, 1] = y
-        targets[node, 2] = z
+    _geodetic_to_ecef_rows(geodetic, targets)
     _geo2rdr(orbit, radar, targets, looks, ranges, out.times, out.status)
     first_time = orbit.times[0]
     last_time = orbit.times[orbit.times.shape[0] - 1]
+    points = np.empty((3, total))
     count = 0
     for node in range(total):
         if out.status[node] & OUTSIDE_ORBIT:
@@ -464,15 +701,11 @@ def radar_kernel(orbit, radar, geodetic, out):
         # 2.6: one slant-range pixel farther along the unit look vector
         lx, ly, lz = looks[node, 0], looks[node, 1], looks[node, 2]
         look_length = math.sqrt(lx * lx + ly * ly + lz * lz)
-        lat, lon, step_height = _ecef_to_llh(
-            targets[node, 0] + lx / look_length * radar.range_pixel_size,
-            targets[node, 1] + ly / look_length * radar.range_pixel_size,
-            targets[node, 2] + lz / look_length * radar.range_pixel_size,
-        )
-        out.steps[2, count] = step_height
-        out.steps[0, count] = lat / DEG2RAD
-        out.steps[1, count] = lon / DEG2RAD
+        points[0, count] = targets[node, 0] + lx / look_length * radar.range_pixel_size
+        points[1, count] = targets[node, 1] + ly / look_length * radar.range_pixel_size
+        points[2, count] = targets[node, 2] + lz / look_length * radar.range_pixel_size
         count += 1
+    _ecef_to_llh_rows(points, count, out.steps)
     # 2.7: one azimuth line later, at the same range and height
     _topo(orbit, radar, out.times, ranges, geodetic[2], targets, out.inside, count, out.steps)
     return count
@@ -615,7 +848,17 @@ def outputs_kernel(s, nodes, inside, steps, values, out):
 
 
 _compile_lock = threading.Lock()
-_HELPERS = ('_hermite', '_ecef_to_llh', '_llh_to_ecef', '_geo2rdr', '_topo', '_std_round', '_to_int32')
+_HELPERS = (
+    '_hermite',
+    '_hermite_lanes',
+    '_geo2rdr',
+    '_topo_start',
+    '_topo',
+    '_geodetic_to_ecef_rows',
+    '_ecef_to_llh_rows',
+    '_std_round',
+    '_to_int32',
+)
 _OUTPUT_HELPERS = ('_slope_parallel_z', '_clip', '_per_year')
 
 
