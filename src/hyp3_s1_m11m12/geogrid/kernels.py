@@ -23,6 +23,7 @@ numba is imported (and the kernels compiled, or loaded from numba's cache) on fi
 
 import functools
 import math
+import os
 import threading
 from typing import Any, NamedTuple
 
@@ -869,6 +870,9 @@ class Kernels(NamedTuple):
 
 @functools.cache
 def _compile() -> Kernels:
+    # Bit-identity with autoRIFT needs the C maths library: Intel's SVML (numba uses it when icc_rt is installed)
+    # would vectorise the per-function libm loops with other last bits. Read by numba at import.
+    os.environ.setdefault('NUMBA_DISABLE_INTEL_SVML', '1')
     import numba
 
     def jit(function: Any) -> Any:
