@@ -10,7 +10,7 @@ single-dt run, because the dt-dependent kernel runs the same operations on the s
 import logging
 import time
 import traceback
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +119,7 @@ def run_geogrid_for_dts(
     runs: Sequence[tuple[float, Path]],
     rasters: ParameterRasters,
     settings: GeogridSettings = DEFAULT_SETTINGS,
-    keep_bands: Collection[str] = (),
+    keep_bands: Collection[str] | Mapping[str, int] = (),
     *,
     prefixes: Sequence[str] | None = None,
     creation_options: CreationOptions | None = None,
@@ -131,7 +131,8 @@ def run_geogrid_for_dts(
     run_numpy_geogrid with that dt when `creation_options` is None (geogrid.cpp's bytes; otherwise e.g. lossless
     compression, values unchanged). The files are written straight into the folders: staging and publishing are
     the outermost caller's (staging.staged_directory); on an error the files this call created are removed. The
-    bands named in `keep_bands` are also returned in memory (GeogridResult.bands), so that the caller need not read
+    bands of the files named in `keep_bands` (all bands, or a mapping file -> leading band count) are also returned in
+    memory (GeogridResult.bands), so that the caller need not read
     them back.
 
     Raises:
@@ -184,7 +185,7 @@ def _write_runs(
     opened: OpenRasters,
     dt_outputs: Sequence[OutputScalars],
     paths: Sequence[dict[str, Path]],
-    keep_bands: Collection[str],
+    keep_bands: Collection[str] | Mapping[str, int],
     kept: list[dict[str, np.ndarray]],
     creation_options: CreationOptions | None,
     block_nodes: int | None,
@@ -193,6 +194,10 @@ def _write_runs(
     window = plan.window
     nodata = plan.context.settings.nodata_out
     rows_per_block = min(window.l_count, max(1, (block_nodes or blocks.BLOCK_NODES) // window.p_count))
+    # Leading bands kept per file (None: all): only what the caller needs stays in memory.
+    counts: dict[str, int | None] = (
+        dict(keep_bands) if isinstance(keep_bands, Mapping) else dict.fromkeys(keep_bands, None)
+    )
     tiffs: list[dict[str, GeogridTiff]] = []
     try:
         for files in paths:
@@ -215,10 +220,11 @@ def _write_runs(
                 for name, tiff in run_tiffs.items():
                     array = outputs[name]
                     tiff.write_rows(first_row, array)
-                    if name in keep_bands:
+                    if name in counts:
+                        kept_rows = array[: counts[name]]
                         if name not in bands:
-                            bands[name] = np.empty((*array.shape[:-2], window.l_count, window.p_count), array.dtype)
-                        bands[name][..., first_row : first_row + array.shape[-2], :] = array
+                            bands[name] = np.empty((*kept_rows.shape[:-2], window.l_count, window.p_count), array.dtype)
+                        bands[name][..., first_row : first_row + array.shape[-2], :] = kept_rows
     except BaseException as error:
         # The failed write's frames hold a band, which keeps its dataset open past our close otherwise.
         for failed in (error, error.__context__):
@@ -271,7 +277,7 @@ def run_numpy_geogrid(
     rasters: ParameterRasters,
     output_dir: Path,
     settings: GeogridSettings = DEFAULT_SETTINGS,
-    keep_bands: Collection[str] = (),
+    keep_bands: Collection[str] | Mapping[str, int] = (),
 ) -> GeogridResult:
     """Run Geogrid and write autoRIFT's window_*.tif files into the existing folder `output_dir` (see
     run_geogrid_for_dts: same errors; the caller stages).

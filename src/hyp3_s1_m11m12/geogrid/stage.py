@@ -131,8 +131,9 @@ def _run_project_engine(
     prefixes: Sequence[str],
     settings: GeogridSettings,
     compression: str,
+    keep_matrix_bands: bool,
 ) -> list[GeogridRun]:
-    """The project's engine for every dt with one geometry pass, keeping the bands M11/M12 need in memory."""
+    """The project's engine for every dt with one geometry pass, keeping the bands M11/M12 need in memory if asked."""
     from hyp3_s1_m11m12.geogrid import engine
 
     results = engine.run_geogrid_for_dts(
@@ -140,7 +141,7 @@ def _run_project_engine(
         [(dt, output_dir) for dt in dts_seconds],
         rasters,
         settings,
-        keep_bands=tuple(MATRIX_INPUT_BANDS),
+        keep_bands=MATRIX_INPUT_BANDS if keep_matrix_bands else {},
         prefixes=prefixes,
         creation_options=lambda dtype, rows: geotiff_options(compression, dtype, rows),
         block_nodes=BLOCK_NODES,
@@ -211,6 +212,7 @@ def geogrid_for_repeat_times(
     engine: str = 'auto',
     compression: str = 'none',
     work_dir: Path | None = None,
+    keep_matrix_bands: bool = True,
 ) -> list[GeogridRun]:
     """Geogrid for each repeat time, its files named `prefix` + window_*.tif in the existing folder `output_dir`.
 
@@ -235,7 +237,9 @@ def geogrid_for_repeat_times(
             output_dir,
         )
     if name == 'numpy':  # one geometry pass for every dt
-        runs = _run_project_engine(radar, dts_seconds, rasters, output_dir, prefixes, settings, compression)
+        runs = _run_project_engine(
+            radar, dts_seconds, rasters, output_dir, prefixes, settings, compression, keep_matrix_bands
+        )
     else:
         runs = [
             _run_file_engine(name, radar, dt, rasters, output_dir, prefix, settings, compression, work_dir)
@@ -270,6 +274,7 @@ def run_geogrid(
     compression: str = 'none',
     prefix: str = '',
     work_dir: Path | None = None,
+    keep_matrix_bands: bool = True,
 ) -> GeogridRun:
     """Geogrid with one repeat time into the existing folder `output_dir` (see geogrid_for_repeat_times)."""
     (run,) = geogrid_for_repeat_times(
@@ -282,6 +287,7 @@ def run_geogrid(
         engine=engine,
         compression=compression,
         work_dir=work_dir,
+        keep_matrix_bands=keep_matrix_bands,
     )
     return run
 
@@ -324,6 +330,7 @@ def geogrid_from_spec(
             engine=name,
             compression=compression,
             work_dir=staging.work,
+            keep_matrix_bands=False,  # the spec run makes no products: nothing to keep in memory
         )
         published = {output: staging.output_dir / output for output in run.result.outputs}
     log.info('Geogrid wrote %s', ', '.join(sorted(published)))
