@@ -10,28 +10,15 @@ from osgeo import gdal
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
-from hyp3_s1_m11m12.geometry.projection import MapProjection
-from hyp3_s1_m11m12.simulate.acquisition import DEFAULT_CENTER_LAT_DEG, DEFAULT_CENTER_LON_DEG, synthetic_radar_geometry
-from hyp3_s1_m11m12.simulate.parameters import MapGrid, utm_epsg, write_parameter_rasters
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_radar_geometry
+from tests.support.scenes import DT_12_DAYS_S, rasters_around_scene
 
 
-DT_12_DAYS_S = 1036799.636
 DEM_NODATA = -9999.0
 
 
 def _rasters(folder: Path) -> ParameterRasters:
-    epsg = utm_epsg(DEFAULT_CENTER_LON_DEG, DEFAULT_CENTER_LAT_DEG)
-    x, y = MapProjection(epsg).to_map(np.array([DEFAULT_CENTER_LAT_DEG] * 2), np.array([DEFAULT_CENTER_LON_DEG] * 2))
-    spacing = 240.0
-    grid = MapGrid(
-        epsg=epsg,
-        x_min_m=float(np.floor(x[0] / spacing) * spacing - 20 * spacing),
-        y_max_m=float(np.ceil(y[0] / spacing) * spacing + 15 * spacing),
-        spacing_m=spacing,
-        columns=40,
-        rows=30,
-    )
-    return write_parameter_rasters(grid, folder)
+    return rasters_around_scene(folder)
 
 
 def _blank_dem(path: str, fraction: float) -> None:

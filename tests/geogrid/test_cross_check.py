@@ -18,15 +18,13 @@ from hyp3_s1_m11m12.geogrid.engine import run_numpy_geogrid
 from hyp3_s1_m11m12.geogrid.stage import run_geogrid
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
 from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
-from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
-from hyp3_s1_m11m12.simulate.acquisition import DEFAULT_CENTER_LAT_DEG, DEFAULT_CENTER_LON_DEG, synthetic_radar_geometry
-from hyp3_s1_m11m12.simulate.parameters import MapGrid, utm_epsg, write_parameter_rasters
+from hyp3_s1_m11m12.simulate.acquisition import synthetic_radar_geometry
+from tests.support.scenes import DT_12_DAYS_S, rasters_around_scene
 
 
 gdal.UseExceptions()
 
-DT_12_DAYS_S = 1036799.636
 ANCHOR_BUILD = Path(os.environ.get('CPP_GEOGRID_BUILD') or '/tmp/cpp_geogrid_build')
 
 
@@ -37,18 +35,7 @@ def radar() -> RadarGeometry:
 
 @pytest.fixture(scope='module')
 def rasters(tmp_path_factory: pytest.TempPathFactory) -> ParameterRasters:
-    epsg = utm_epsg(DEFAULT_CENTER_LON_DEG, DEFAULT_CENTER_LAT_DEG)
-    x, y = MapProjection(epsg).to_map(np.array([DEFAULT_CENTER_LAT_DEG] * 2), np.array([DEFAULT_CENTER_LON_DEG] * 2))
-    spacing = 240.0
-    grid = MapGrid(
-        epsg=epsg,
-        x_min_m=float(np.floor(x[0] / spacing) * spacing - 12 * spacing),
-        y_max_m=float(np.ceil(y[0] / spacing) * spacing + 10 * spacing),
-        spacing_m=spacing,
-        columns=24,
-        rows=20,
-    )
-    return write_parameter_rasters(grid, tmp_path_factory.mktemp('synthetic-rasters'))
+    return rasters_around_scene(tmp_path_factory.mktemp('synthetic-rasters'), columns=24, rows=20)
 
 
 @pytest.fixture(scope='module')

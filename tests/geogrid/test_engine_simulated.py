@@ -12,19 +12,16 @@ from hyp3_s1_m11m12.errors import GeogridInputError, OrbitError
 from hyp3_s1_m11m12.geogrid.engine import GeogridArrays, compute_numpy_geogrid, run_numpy_geogrid
 from hyp3_s1_m11m12.geogrid.types import ParameterRasters
 from hyp3_s1_m11m12.geometry.orbit import Orbit
-from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.simulate.acquisition import (
-    DEFAULT_CENTER_LAT_DEG,
-    DEFAULT_CENTER_LON_DEG,
     synthetic_radar_geometry,
     synthetic_scene,
 )
-from hyp3_s1_m11m12.simulate.parameters import MapGrid, grid_covering, utm_epsg, write_parameter_rasters
+from hyp3_s1_m11m12.simulate.parameters import grid_covering, write_parameter_rasters
 from hyp3_s1_m11m12.simulate.safe import footprint_latlon
+from tests.support.scenes import DT_12_DAYS_S, rasters_around_scene
 
 
-DT_12_DAYS_S = 1036799.636
 NODATA = -32767
 
 
@@ -35,18 +32,7 @@ def radar() -> RadarGeometry:
 
 @pytest.fixture(scope='module')
 def rasters(tmp_path_factory: pytest.TempPathFactory) -> ParameterRasters:
-    epsg = utm_epsg(DEFAULT_CENTER_LON_DEG, DEFAULT_CENTER_LAT_DEG)
-    x, y = MapProjection(epsg).to_map(np.array([DEFAULT_CENTER_LAT_DEG] * 2), np.array([DEFAULT_CENTER_LON_DEG] * 2))
-    spacing = 240.0
-    grid = MapGrid(
-        epsg=epsg,
-        x_min_m=float(np.floor(x[0] / spacing) * spacing - 20 * spacing),
-        y_max_m=float(np.ceil(y[0] / spacing) * spacing + 15 * spacing),
-        spacing_m=spacing,
-        columns=40,
-        rows=30,
-    )
-    return write_parameter_rasters(grid, tmp_path_factory.mktemp('synthetic-rasters'))
+    return rasters_around_scene(tmp_path_factory.mktemp('synthetic-rasters'))
 
 
 @pytest.fixture(scope='module')
