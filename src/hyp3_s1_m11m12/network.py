@@ -1,8 +1,8 @@
 """The one network policy of the package: timeouts, bounded retries with backoff, and a total retry budget.
 
-Every HTTP read (requests sessions, remotezip, s1_orbits, asf_search, GDAL's /vsicurl/) takes its settings from
-here. The defaults suit a HyP3 job: a dead or stalled ASF server is given up on in well under a minute, with a
-warning logged before every retry. Each setting can be overridden with an environment variable:
+Every HTTP read (requests sessions, urllib3 pools, boto3 clients, remotezip, s1_orbits, asf_search, GDAL's
+/vsicurl/) takes its settings from here. The defaults suit a HyP3 job: a dead or stalled ASF server is given up on
+in well under a minute, with a warning logged before every retry. Each setting can be overridden with an environment variable:
 
     HYP3_S1_M11M12_CONNECT_TIMEOUT_S  seconds to establish a connection (default 10)
     HYP3_S1_M11M12_READ_TIMEOUT_S     seconds without a byte from the server (default 30)
@@ -11,14 +11,18 @@ warning logged before every retry. Each setting can be overridden with an enviro
     HYP3_S1_M11M12_RETRY_BUDGET_S     total seconds one request may spend retrying (default 40)
 """
 
+import functools
 import logging
 import os
 import time
+import urllib.request
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import MaxRetryError
@@ -182,6 +186,51 @@ class PolicySession(requests.Session):
 def http_session(network: NetworkPolicy | None = None) -> requests.Session:
     """A plain session with the network policy (timeouts, retries on 429/5xx within the retry budget)."""
     return PolicySession(network)
+
+
+# Connections kept open per host by `pool_for`: one per worker thread of the busiest reader (check_granule, plan).
+POOL_CONNECTIONS = 64
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(network: NetworkPolicy, proxy: str | None) -> urllib3.PoolManager:
+    quiet_third_party_loggers()
+    options: dict[str, Any] = {
+        'num_pools': 16,
+        'maxsize': POOL_CONNECTIONS,
+        'retries': retry_strategy(network),
+        'timeout': urllib3.Timeout(connect=network.connect_timeout_s, read=network.read_timeout_s),
+    }
+    return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+
+def pool_for(url: str, network: NetworkPolicy | None = None) -> urllib3.PoolManager:
+    """A shared, thread-safe urllib3 pool for `url` with the policy's timeouts and retries.
+
+    For reads made thousands of times a second (granule metadata), where a requests session's own cost per request
+    matters (~0.3 ms of CPU of the ~0.5 ms). The proxy the environment names for the URL (HTTP(S)_PROXY,
+    NO_PROXY) is used, as requests would.
+    """
+    network = network or policy()
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get('all')
+    if proxy and urllib.request.proxy_bypass(parts.hostname or ''):
+        proxy = None
+    return _pool(network, proxy)
+
+
+def botocore_options(network: NetworkPolicy | None = None) -> dict[str, Any]:
+    """`botocore.config.Config` settings with the policy's timeouts and number of attempts.
+
+    botocore's standard retry mode has its own backoff (exponential, at most 20 s) and no total budget.
+    """
+    network = network or policy()
+    return {
+        'connect_timeout': network.connect_timeout_s,
+        'read_timeout': network.read_timeout_s,
+        'retries': {'total_max_attempts': network.retries + 1, 'mode': 'standard'},
+    }
 
 
 def gdal_options(network: NetworkPolicy | None = None) -> dict[str, str]:
