@@ -252,7 +252,7 @@ def test_http_reads_retry_transient_errors_within_the_policy(served, monkeypatch
     assert 'HTTP 503' in failed.detail
 
 
-def test_processes_give_the_same_checks_in_the_same_order(served, tmp_path, monkeypatch):
+def test_processes_give_the_same_checks_in_the_same_order(served, monkeypatch):
     from hyp3_s1_m11m12.products.granules import check as check_module
 
     monkeypatch.setattr(check_module, 'CHUNK_GRANULES', 7)

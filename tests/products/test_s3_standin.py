@@ -50,9 +50,7 @@ def client(request, tmp_path, monkeypatch) -> Iterator[object]:
 
 def test_listing_pages_through_continuation_tokens(client):
     pages = list(
-        client.get_paginator('list_objects_v2').paginate(  # type: ignore[attr-defined]
-            Bucket=BUCKET, Prefix='v02/', PaginationConfig={'PageSize': 5}
-        )
+        client.get_paginator('list_objects_v2').paginate(Bucket=BUCKET, Prefix='v02/', PaginationConfig={'PageSize': 5})
     )
     listed = [item['Key'] for page in pages for item in page.get('Contents', [])]
     assert listed == [key for key in KEYS if key.startswith('v02/')]
@@ -63,11 +61,11 @@ def test_listing_pages_through_continuation_tokens(client):
 
 
 def test_listing_a_prefix_and_after_a_key(client):
-    tile = client.list_objects_v2(Bucket=BUCKET, Prefix='v02/tile1/')  # type: ignore[attr-defined]
+    tile = client.list_objects_v2(Bucket=BUCKET, Prefix='v02/tile1/')
     assert [item['Key'] for item in tile['Contents']] == [key for key in KEYS if key.startswith('v02/tile1/')]
-    after = client.list_objects_v2(Bucket=BUCKET, StartAfter='v02/tile2/granule_04.nc')  # type: ignore[attr-defined]
+    after = client.list_objects_v2(Bucket=BUCKET, StartAfter='v02/tile2/granule_04.nc')
     assert [item['Key'] for item in after['Contents']] == ['v02/tile2/granule_05.nc', 'v02/tile2/granule_06.nc']
-    assert client.list_objects_v2(Bucket=BUCKET, Prefix='none/')['KeyCount'] == 0  # type: ignore[attr-defined]
+    assert client.list_objects_v2(Bucket=BUCKET, Prefix='none/')['KeyCount'] == 0
 
 
 @pytest.mark.parametrize(
@@ -80,7 +78,7 @@ def test_listing_a_prefix_and_after_a_key(client):
     ],
 )
 def test_ranges_are_206_with_content_range(client, asked, start, stop):
-    response = client.get_object(Bucket=BUCKET, Key=KEYS[0], Range=asked)  # type: ignore[attr-defined]
+    response = client.get_object(Bucket=BUCKET, Key=KEYS[0], Range=asked)
     assert response['ResponseMetadata']['HTTPStatusCode'] == 206
     assert response['ContentRange'] == f'bytes {start}-{stop - 1}/{len(BODY)}'
     assert response['Body'].read() == BODY[start:stop]
@@ -88,9 +86,9 @@ def test_ranges_are_206_with_content_range(client, asked, start, stop):
 
 def test_whole_object_head_and_escaped_keys(client):
     key = 'v02/tile1/a b+c.nc'
-    response = client.get_object(Bucket=BUCKET, Key=key)  # type: ignore[attr-defined]
+    response = client.get_object(Bucket=BUCKET, Key=key)
     assert response['ResponseMetadata']['HTTPStatusCode'] == 200 and response['Body'].read() == BODY
-    assert client.head_object(Bucket=BUCKET, Key='v02/tile1/\u00e9t\u00e9.nc')['ContentLength'] == len(BODY)  # type: ignore[attr-defined]
+    assert client.head_object(Bucket=BUCKET, Key='v02/tile1/\u00e9t\u00e9.nc')['ContentLength'] == len(BODY)
 
 
 @pytest.mark.parametrize(
@@ -104,14 +102,14 @@ def test_whole_object_head_and_escaped_keys(client):
 def test_errors_are_s3_error_documents(client, bucket, key, asked, code):
     arguments = {'Bucket': bucket, 'Key': key} | ({'Range': asked} if asked else {})
     with pytest.raises(botocore.exceptions.ClientError) as raised:
-        client.get_object(**arguments)  # type: ignore[attr-defined]
+        client.get_object(**arguments)
     assert raised.value.response['Error']['Code'] == code
 
 
 def test_presigned_urls_work_as_on_moto(client, tmp_path):
     import urllib3
 
-    url = client.generate_presigned_url('get_object', Params={'Bucket': BUCKET, 'Key': KEYS[1]})  # type: ignore[attr-defined]
+    url = client.generate_presigned_url('get_object', Params={'Bucket': BUCKET, 'Key': KEYS[1]})
     response = urllib3.PoolManager().request('GET', url, headers={'Range': 'bytes=0-9'})
     assert response.status == 206 and response.data == BODY[:10]
     assert response.headers['Content-Range'] == f'bytes 0-9/{len(BODY)}'
