@@ -67,7 +67,10 @@ def exists(location: str, s3_client: Callable[[], object]) -> bool:
 
 
 def store_s3(path: Path, location: str, s3_client: Callable[[], object], backup: str | None = None) -> None:
-    """PUT `path` at `location`; first copy the object there to `backup` (in-place repair) unless it exists."""
+    """PUT `path` at `location`; first copy the object there to `backup` (in-place repair) unless it exists.
+
+    The backup exists before the object is replaced; a run killed in between leaves the original at both keys.
+    """
     bucket, key = _s3_parts(location)
     try:
         if backup is not None and not exists(backup, s3_client):
@@ -75,6 +78,12 @@ def store_s3(path: Path, location: str, s3_client: Callable[[], object], backup:
             s3_client().copy_object(  # type: ignore[attr-defined]
                 Bucket=backup_bucket, Key=backup_key, CopySource={'Bucket': bucket, 'Key': key}
             )
-        s3_client().upload_file(str(path), bucket, key)  # type: ignore[attr-defined]
+        put_s3(path, location, s3_client)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
         raise TransferError(f'cannot store {location} ({error})') from None
+
+
+def put_s3(path: Path, location: str, s3_client: Callable[[], object]) -> None:
+    """Upload `path` to `location`: the object appears whole when the PUT (or the multipart upload) completes."""
+    bucket, key = _s3_parts(location)
+    s3_client().upload_file(str(path), bucket, key)  # type: ignore[attr-defined]
