@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -40,8 +41,6 @@ from tests.support.hyp3_api import moto_s3
 GRANULES = 12
 JOB_ID = 'test-job'
 CELLS = 40
-GRANULE_BUCKET = 'its-live-data'
-TARGET_BUCKET = 'its-live-repaired'
 GRANULE_PREFIX = 'velocity_image_pair/sentinel1/v02'
 PROJECT = Path(__file__).resolve().parents[2]
 # Only a hang is bounded: the child is stopped by its own marker, never by a guess of how long it takes.
@@ -263,16 +262,18 @@ def test_killed_repair_on_s3(
     in_place: bool, point: str, count: int, unrecorded: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     campaign = make_campaign(tmp_path)
-    with moto_s3(tmp_path, (GRANULE_BUCKET, TARGET_BUCKET)) as s3:
+    # moto keeps its buckets per process, across tests: names of this test's own.
+    granule_bucket, target_bucket = (f'{name}-{uuid.uuid4().hex[:12]}' for name in ('its-live-data', 'repaired'))
+    with moto_s3(tmp_path, (granule_bucket, target_bucket)) as s3:
         for path in campaign.granules:
-            s3.client.upload_file(str(path), GRANULE_BUCKET, f'{GRANULE_PREFIX}/{path.name}')
-        locations = [f's3://{GRANULE_BUCKET}/{GRANULE_PREFIX}/{path.name}' for path in campaign.granules]
+            s3.client.upload_file(str(path), granule_bucket, f'{GRANULE_PREFIX}/{path.name}')
+        locations = [f's3://{granule_bucket}/{GRANULE_PREFIX}/{path.name}' for path in campaign.granules]
         record_products(campaign, locations, s3.endpoint)
-        destination = ['--in-place'] if in_place else ['--target', f's3://{TARGET_BUCKET}/v2']
+        destination = ['--in-place'] if in_place else ['--target', f's3://{target_bucket}/v2']
         arguments = ['--table', str(campaign.table), *destination, '--n-workers', '2']
         kill_at(point, count, [*arguments, '--no-processes'], tmp_path / 'scratch')
 
-        bucket = GRANULE_BUCKET if in_place else TARGET_BUCKET
+        bucket = granule_bucket if in_place else target_bucket
         prefix = GRANULE_PREFIX if in_place else f'v2/{GRANULE_PREFIX}'
         client = LazyS3Client(2, s3.endpoint)
         names = {path.name for path in campaign.granules}
