@@ -1,8 +1,9 @@
 """The one network policy of the package: timeouts, bounded retries with backoff, and a total retry budget.
 
-Every HTTP read (requests sessions, urllib3 pools, boto3 clients, remotezip, s1_orbits, asf_search, GDAL's
-/vsicurl/) takes its settings from here. The defaults suit a HyP3 job: a dead or stalled ASF server is given up on
-in well under a minute, with a warning logged before every retry. Each setting can be overridden with an environment variable:
+Every HTTP read (requests sessions, urllib3 pools, remotezip, s1_orbits, asf_search, hyp3_sdk, GDAL's /vsicurl/,
+boto3 clients) takes its settings from here. The defaults suit a HyP3 job: a dead or stalled ASF server is given up
+on in well under a minute, with a warning logged before every retry. Each setting can be overridden with an
+environment variable:
 
     HYP3_S1_M11M12_CONNECT_TIMEOUT_S  seconds to establish a connection (default 10)
     HYP3_S1_M11M12_READ_TIMEOUT_S     seconds without a byte from the server (default 30)
@@ -166,21 +167,37 @@ def retry_strategy(network: NetworkPolicy | None = None) -> BudgetedRetry:
     )
 
 
+class PolicyAdapter(HTTPAdapter):
+    """The policy's retries, and its timeouts for every request sent without one (libraries such as remotezip and
+    hyp3_sdk pass none)."""
+
+    def __init__(self, network: NetworkPolicy | None = None) -> None:
+        self.network = network or policy()
+        super().__init__(max_retries=retry_strategy(self.network))
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get('timeout') is None:
+            kwargs['timeout'] = self.network.timeout
+        return super().send(request, **kwargs)
+
+
+def apply_policy(session: requests.Session, network: NetworkPolicy | None = None) -> requests.Session:
+    """Put the policy on a session another library made (e.g. hyp3_sdk's): its http(s) requests get the policy's
+    timeouts and retries. Returns the session."""
+    adapter = PolicyAdapter(network)
+    session.mount('http://', adapter)
+    session.mount('https://', adapter)
+    return session
+
+
 class PolicySession(requests.Session):
-    """A session whose requests default to the policy's timeouts (libraries such as remotezip pass none)."""
+    """A session with the network policy (PolicyAdapter) on http and https."""
 
     def __init__(self, network: NetworkPolicy | None = None) -> None:
         super().__init__()
         quiet_third_party_loggers()
         self.network = network or policy()
-        adapter = HTTPAdapter(max_retries=retry_strategy(self.network))
-        self.mount('http://', adapter)
-        self.mount('https://', adapter)
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if kwargs.get('timeout') is None:
-            kwargs['timeout'] = self.network.timeout
-        return super().request(method, url, *args, **kwargs)
+        apply_policy(self, self.network)
 
 
 def http_session(network: NetworkPolicy | None = None) -> requests.Session:
@@ -220,17 +237,19 @@ def pool_for(url: str, network: NetworkPolicy | None = None) -> urllib3.PoolMana
     return _pool(network, proxy)
 
 
-def botocore_options(network: NetworkPolicy | None = None) -> dict[str, Any]:
-    """`botocore.config.Config` settings with the policy's timeouts and number of attempts.
+def botocore_config(network: NetworkPolicy | None = None, **options: Any) -> Any:
+    """A botocore Config with the policy's connect/read timeouts and retry count (boto3's "standard" retry mode:
+    exponential backoff on throttling, 5xx and connection errors); `options` are further Config settings."""
+    import botocore.config
 
-    botocore's standard retry mode has its own backoff (exponential, at most 20 s) and no total budget.
-    """
     network = network or policy()
-    return {
-        'connect_timeout': network.connect_timeout_s,
-        'read_timeout': network.read_timeout_s,
-        'retries': {'total_max_attempts': network.retries + 1, 'mode': 'standard'},
-    }
+    return botocore.config.Config(
+        connect_timeout=network.connect_timeout_s,
+        read_timeout=network.read_timeout_s,
+        # botocore's `max_attempts` counts retries (it adds the first attempt); `total_max_attempts` counts all.
+        retries={'total_max_attempts': network.retries + 1, 'mode': 'standard'},
+        **options,
+    )
 
 
 def gdal_options(network: NetworkPolicy | None = None) -> dict[str, str]:

@@ -15,7 +15,7 @@ from hyp3_s1_m11m12.errors import OrbitError
 from hyp3_s1_m11m12.geogrid import blocks, kernels, nodes
 from hyp3_s1_m11m12.geogrid.engine import compute_geogrid_for_dts, compute_numpy_geogrid, run_geogrid_for_dts
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, ParameterRasters
-from hyp3_s1_m11m12.geogrid.vocabulary import LOCATION, OUTPUT_NAMES
+from hyp3_s1_m11m12.geogrid.vocabulary import DT_INDEPENDENT_OUTPUTS, LOCATION, OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.ellipsoid import llh_to_ecef
 from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -128,6 +128,10 @@ def test_several_dt_values_give_the_bits_of_separate_runs(
         for name, array in alone.diagnostics.items():
             np.testing.assert_array_equal(arrays.diagnostics[name], array, err_msg=f'{dt} {name}')
     assert not np.array_equal(together[0].bands['window_offset.tif'], together[1].bands['window_offset.tif'])
+    # run_geogrid_for_dts writes the dt-independent files once and copies them: they must be exactly those.
+    for name in together[0].bands:
+        same = all(np.array_equal(arrays.bands[name], together[0].bands[name]) for arrays in together[1:])
+        assert same == (name in DT_INDEPENDENT_OUTPUTS), name
     folders = [tmp_path / f'dt-{index}' for index in range(2)]
     for folder in folders:
         folder.mkdir()

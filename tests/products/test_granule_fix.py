@@ -311,6 +311,25 @@ def test_in_place_refuses_to_overwrite_an_existing_backup(synthetic):
     assert digest(granule) == before and backup.read_bytes() == b'the only original'
 
 
+@pytest.mark.parametrize('left_by', ['hard link', 'copy'])
+def test_in_place_takes_a_backup_that_is_still_the_granule_as_the_original(synthetic, left_by):
+    # What a fix killed between making the backup and replacing the granule leaves.
+    granule = synthetic['granule']
+    original = granule.read_bytes()
+    backup = granule.with_name('granule.nc.bak')
+    if left_by == 'hard link':
+        os.link(granule, backup)
+    else:
+        backup.write_bytes(original)
+    fix_granule(granule, synthetic['matrices'], in_place=True)
+    assert backup.read_bytes() == original
+    assert check_granule(str(granule)).status is GranuleStatus.OK
+    # Now the backup is the only original: a second fix must refuse.
+    with pytest.raises(ProductError, match='already exists'):
+        fix_granule(granule, synthetic['matrices'], in_place=True)
+    assert backup.read_bytes() == original
+
+
 def test_in_place_failure_leaves_the_granule_untouched(synthetic, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError(28, 'No space left on device')

@@ -233,7 +233,7 @@ def test_the_network_policy_sets_the_s3_client_and_the_pool(monkeypatch):
     monkeypatch.setenv('HYP3_S1_M11M12_RETRIES', '2')
     config = make_s3_client(endpoint_url='http://127.0.0.1:9').meta.config  # type: ignore[attr-defined]
     assert (config.connect_timeout, config.read_timeout) == (3.0, 7.0)
-    assert config.retries['total_max_attempts'] == 3
+    assert config.retries['total_max_attempts'] == 3  # the first attempt and 2 retries
     pool = network.pool_for('http://127.0.0.1:9/granule.nc')
     assert pool.connection_pool_kw['timeout'].connect_timeout == 3.0
     assert pool.connection_pool_kw['timeout'].read_timeout == 7.0

@@ -13,8 +13,8 @@ from typing import Any
 import hyp3_sdk
 import pandas as pd
 from hyp3_sdk.exceptions import HyP3Error, HyP3SDKError
-from requests.adapters import HTTPAdapter
 
+from hyp3_s1_m11m12 import network
 from hyp3_s1_m11m12.campaign.table import Action, RepairStatus
 from hyp3_s1_m11m12.errors import UserFacingError
 
@@ -26,32 +26,25 @@ DEFAULT_JOB_TYPE = 'S1_CORRECTION_FIXED'
 DEFAULT_NAME_PREFIX = 'm11m12_'
 # HyP3 accepts at most 200 jobs per POST /jobs.
 MAX_BATCH_SIZE = 200
-# hyp3_sdk sets no timeout on its requests; every request from this session gets this (connect, read) one.
-# TODO(network.py): adopt the project's network policy once it exists.
-HYP3_TIMEOUT_S = (10.0, 60.0)
 PRODUCT_GLOB = '*_conversion_matrices.nc'
 LEGACY_PRODUCT_NAME = 'conversion_matrices.nc'
 PRODUCT_SEPARATOR = '_X_'
 COMPLETE = ('SUCCEEDED', 'FAILED')
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get('timeout') is None:
-            kwargs['timeout'] = HYP3_TIMEOUT_S
-        return super().send(request, **kwargs)
-
-
 def connect(api_url: str = DEFAULT_API_URL, token: str | None = None) -> hyp3_sdk.HyP3:
-    """A HyP3 client (an Earthdata bearer token, else ~/.netrc) whose every request has a timeout.
+    """A HyP3 client (an Earthdata bearer token, else ~/.netrc) whose requests follow the network policy.
+
+    hyp3_sdk sets no timeout and no retries on its session: the policy's adapter gives every request its timeouts
+    and retries GETs (job listings, job refreshes) on connection errors, 429 and 5xx; a POST (submitting jobs) is
+    never retried, so a batch is never submitted twice.
 
     Raises:
         UserFacingError: authentication or the first request failed.
     """
     try:
         client = hyp3_sdk.HyP3(api_url, token=token)
-        for scheme in ('http://', 'https://'):
-            client.session.mount(scheme, _TimeoutAdapter())
+        network.apply_policy(client.session)
         client.my_info()
     except (HyP3SDKError, OSError) as error:
         raise UserFacingError(

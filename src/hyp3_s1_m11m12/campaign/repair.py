@@ -3,14 +3,24 @@
 Each task repairs one granule in a scratch folder (fix_granule: crop, mask, encoding kept, provenance) and stores
 it whole (temporary name + rename locally, one PUT on S3); it never raises, so one bad granule never stops the
 others. The driver keeps at most a few tasks per worker in flight (bounded memory on the scheduler and the
-workers) and writes the table as outcomes arrive. A re-run skips granules recorded as repaired and, for the
-others, first looks at the target: one already repaired from the same product is recorded, not redone.
+workers) and records each outcome as it arrives (`record`: the table's journal), writing the whole table every
+few seconds. A re-run skips granules recorded as repaired and, for the others, first looks at the target: one
+already repaired from the same product is recorded, not redone.
+
+A run killed at any point (even by SIGKILL) leaves every target granule absent or complete: a local granule is
+written under a hidden temporary name and renamed, an S3 object appears whole at the end of its PUT (or of its
+multipart upload). While it runs, the driver holds the lock of every local folder it writes into
+(staging.folder_lock), and a run first removes what a killed one left there (staging.remove_leftover_staging).
+In place, the backup is made before the granule is replaced, and a backup that is still the very granule (the
+run was killed between the two) is taken as the original again.
 """
 
+import contextlib
 import dataclasses
 import logging
 import resource
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +36,7 @@ from hyp3_s1_m11m12.campaign.transfer import exists, fetch, location_name, store
 from hyp3_s1_m11m12.errors import UserFacingError
 from hyp3_s1_m11m12.products.granules.check import GranuleStatus, LazyS3Client, inspect_granule
 from hyp3_s1_m11m12.products.granules.fix import BACKUP_SUFFIX, fix_granule
+from hyp3_s1_m11m12.staging import folder_lock, remove_leftover_staging
 
 
 log = logging.getLogger(__name__)
@@ -94,6 +105,10 @@ def _worker_name() -> str:
         return 'local'
 
 
+# libnetcdf is not thread-safe (two threads in it at once crash the process): the workers that are threads of one
+# process (--no-processes, or a dask worker with several threads) take turns in fix_granule. Transfers overlap.
+_NETCDF_LOCK = threading.Lock()
+
 # One S3 client per worker process and endpoint, made on the first s3:// location (boto3 clients are thread-safe).
 _S3_CLIENTS: dict[str | None, LazyS3Client] = {}
 
@@ -123,13 +138,15 @@ def _repair(task: RepairTask, s3_client: Callable[[], object], backup: str | Non
         granule = fetch(task.granule, folder, s3_client)
         product = fetch(task.product, folder, s3_client)
         options: dict[str, Any] = {'product_source': task.product, 'job_id': task.job_id}
+        with _NETCDF_LOCK:
+            if remote_target:
+                fixed = fix_granule(granule, product, output=folder / f'repaired-{granule.name}', **options)
+            elif task.in_place:
+                fix_granule(granule, product, in_place=True, **options)
+            else:
+                fix_granule(granule, product, output=Path(task.target), overwrite=True, **options)
         if remote_target:
-            fixed = fix_granule(granule, product, output=folder / f'repaired-{granule.name}', **options)
             store_s3(fixed.output, task.target, s3_client, backup=backup)
-        elif task.in_place:
-            fix_granule(granule, product, in_place=True, **options)
-        else:
-            fix_granule(granule, product, output=Path(task.target), overwrite=True, **options)
 
 
 def plan_tasks(
@@ -242,6 +259,30 @@ def prepare_target(target: str | None) -> None:
             ) from None
 
 
+def _hold_local_folders(tasks: list[RepairTask], stack: contextlib.ExitStack) -> None:
+    """Lock every local folder the tasks write into and remove what a killed run left there (partial files).
+
+    Raises:
+        OutputError: another run is writing into one of them.
+    """
+    folders = sorted({Path(task.target).parent for task in tasks if urlparse(task.target).scheme != 's3'})
+    for folder in folders:
+        if not folder.is_dir():
+            continue  # its granules fail with their own reason
+        try:
+            stack.enter_context(folder_lock(folder))
+        except PermissionError:
+            continue  # not writable: its granules fail with their own reason
+        remove_leftover_staging(folder)
+
+
+def _outcome_values(outcome: RepairOutcome) -> dict[str, object]:
+    values: dict[str, object] = {'repair_status': outcome.status.value, 'repair_reason': outcome.reason}
+    if outcome.status is RepairStatus.REPAIRED:
+        values.update(repaired_granule=outcome.target, backup=outcome.backup)
+    return values
+
+
 def repair_campaign(
     frame: pd.DataFrame,
     *,
@@ -252,36 +293,39 @@ def repair_campaign(
     processes: bool = True,
     s3_endpoint_url: str | None = None,
     save: Callable[[pd.DataFrame], None] | None = None,
+    record: Callable[[str, dict[str, object]], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, RepairReport]:
     """Repair every granule the table marks for repair that is not repaired yet; record each outcome in `frame`.
 
     `target` is a folder or s3:// prefix for the repaired granules; None repairs in place (with a .bak backup).
-    `save(frame)` is called every few seconds and at the end.
+    `record(granule, values)` is called with each outcome's new column values as it arrives (before the next one
+    is handled); `save(frame)` once the tasks are planned, every few seconds, and at the end.
+
+    Raises:
+        UserFacingError: the target folder cannot be created, another run writes into it, or `record`/`save` fail.
     """
     start = time.monotonic()
-    if target is not None and urlparse(target).scheme != 's3':
-        try:
-            Path(target).mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserFacingError(
-                f'cannot create the target folder {target} ({error.strerror}); choose another'
-            ) from None
+    prepare_target(target)
     tasks, blocked = plan_tasks(frame, target=target, s3_endpoint_url=s3_endpoint_url)
     counts: Counter[str] = Counter({'failed': len(blocked)} if blocked else {})
     failures = [(str(frame.at[index, 'granule']), str(frame.at[index, 'repair_reason'])) for index in blocked]
     peaks: dict[str, int] = {}
+    if save is not None and blocked:
+        save(frame)
     if tasks:
-        client, close = open_client(scheduler, n_workers, memory_limit, processes)
-        try:
+        with contextlib.ExitStack() as held:
+            _hold_local_folders(tasks, held)
+            client, close = open_client(scheduler, n_workers, memory_limit, processes)
+            held.callback(close)
             workers = max(1, len(client.scheduler_info(n_workers=-1).get('workers', {})))
             last_save = time.monotonic()
             for done, outcome in enumerate(_bounded(client, tasks, workers * TASKS_IN_FLIGHT_PER_WORKER), start=1):
-                frame.at[outcome.index, 'repair_status'] = outcome.status.value
-                frame.at[outcome.index, 'repair_reason'] = outcome.reason
+                values = _outcome_values(outcome)
+                frame.loc[outcome.index, list(values)] = list(values.values())
+                if record is not None:
+                    record(str(frame.at[outcome.index, 'granule']), values)
                 if outcome.status is RepairStatus.REPAIRED:
-                    frame.at[outcome.index, 'repaired_granule'] = outcome.target
-                    frame.at[outcome.index, 'backup'] = outcome.backup
                     counts['already repaired' if outcome.already_done else 'repaired'] += 1
                 else:
                     counts['failed'] += 1
@@ -292,8 +336,6 @@ def repair_campaign(
                 if save is not None and time.monotonic() - last_save >= SAVE_EVERY_S:
                     save(frame)
                     last_save = time.monotonic()
-        finally:
-            close()
     if save is not None:
         save(frame)
     return frame, RepairReport(counts, failures, peaks, time.monotonic() - start)

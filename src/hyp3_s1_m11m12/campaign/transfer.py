@@ -1,8 +1,7 @@
 """Move granules and products between their locations (local, http(s)://, s3://) and a worker's scratch folder.
 
-Every read has a timeout. A local write goes to a temporary name then is renamed; an S3 PUT is atomic (an object
-appears whole or not at all), so no reader ever sees half a granule.
-HTTP reads take the project's network policy (timeouts, retries) from `network.py`.
+Every read follows the network policy (network.py: timeouts, retries). A local write goes to a temporary name then
+is renamed; an S3 PUT is atomic (an object appears whole or not at all), so no reader ever sees half a granule.
 """
 
 import shutil
@@ -13,8 +12,8 @@ from urllib.parse import urlparse
 import botocore.exceptions
 import requests
 
+from hyp3_s1_m11m12 import network
 from hyp3_s1_m11m12.errors import UserFacingError
-from hyp3_s1_m11m12.products.granules.remote import http_session
 
 
 class TransferError(UserFacingError):
@@ -44,7 +43,7 @@ def fetch(location: str, folder: Path, s3_client: Callable[[], object]) -> Path:
             bucket, key = _s3_parts(location)
             s3_client().download_file(bucket, key, str(destination))  # type: ignore[attr-defined]
         else:
-            with http_session().get(location, stream=True) as response:
+            with network.http_session() as session, session.get(location, stream=True) as response:
                 response.raise_for_status()
                 with destination.open('wb') as stream:
                     shutil.copyfileobj(response.raw, stream)
@@ -67,7 +66,10 @@ def exists(location: str, s3_client: Callable[[], object]) -> bool:
 
 
 def store_s3(path: Path, location: str, s3_client: Callable[[], object], backup: str | None = None) -> None:
-    """PUT `path` at `location`; first copy the object there to `backup` (in-place repair) unless it exists."""
+    """PUT `path` at `location`; first copy the object there to `backup` (in-place repair) unless it exists.
+
+    The backup exists before the object is replaced; a run killed in between leaves the original at both keys.
+    """
     bucket, key = _s3_parts(location)
     try:
         if backup is not None and not exists(backup, s3_client):
@@ -75,6 +77,12 @@ def store_s3(path: Path, location: str, s3_client: Callable[[], object], backup:
             s3_client().copy_object(  # type: ignore[attr-defined]
                 Bucket=backup_bucket, Key=backup_key, CopySource={'Bucket': bucket, 'Key': key}
             )
-        s3_client().upload_file(str(path), bucket, key)  # type: ignore[attr-defined]
+        put_s3(path, location, s3_client)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
         raise TransferError(f'cannot store {location} ({error})') from None
+
+
+def put_s3(path: Path, location: str, s3_client: Callable[[], object]) -> None:
+    """Upload `path` to `location`: the object appears whole when the PUT (or the multipart upload) completes."""
+    bucket, key = _s3_parts(location)
+    s3_client().upload_file(str(path), bucket, key)  # type: ignore[attr-defined]

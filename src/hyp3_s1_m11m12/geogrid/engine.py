@@ -8,9 +8,11 @@ single-dt run, because the dt-dependent kernel runs the same operations on the s
 """
 
 import logging
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, close_all
 from hyp3_s1_m11m12.geogrid.kernels import OutputScalars
 from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
-from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUTS
+from hyp3_s1_m11m12.geogrid.vocabulary import DT_INDEPENDENT_OUTPUTS, OUTPUTS
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
 
@@ -190,7 +192,13 @@ def _write_runs(
     creation_options: CreationOptions | None,
     block_nodes: int | None,
 ) -> None:
-    """Write every block of every dt into its files (and the kept bands into `kept`)."""
+    """Write every block of every dt into its files (and the kept bands into `kept`).
+
+    With several dt values the files of DT_INDEPENDENT_OUTPUTS are written for the first only and copied for the
+    others (same bands, same creation options: the same bytes), and each block's files of the different dt values
+    are written on as many threads (GDAL compresses with the GIL released; one file is only ever written by one
+    thread at a time).
+    """
     window = plan.window
     nodata = plan.context.settings.nodata_out
     rows_per_block = min(window.l_count, max(1, (block_nodes or blocks.BLOCK_NODES) // window.p_count))
@@ -198,11 +206,20 @@ def _write_runs(
     counts: dict[str, int | None] = (
         dict(keep_bands) if isinstance(keep_bands, Mapping) else dict.fromkeys(keep_bands, None)
     )
+    copies = [(paths[0][name], files[name]) for files in paths[1:] for name in files if name in DT_INDEPENDENT_OUTPUTS]
     tiffs: list[dict[str, GeogridTiff]] = []
+
+    def write_block(run_tiffs: dict[str, GeogridTiff], first_row: int, outputs: dict[str, np.ndarray]) -> None:
+        for name, tiff in run_tiffs.items():
+            tiff.write_rows(first_row, outputs[name])
+
+    writers = ThreadPoolExecutor(max_workers=min(len(paths), blocks.available_workers()), thread_name_prefix='tiff')
     try:
-        for files in paths:
+        for run, files in enumerate(paths):
             tiffs.append({})
             for name, path in files.items():
+                if run > 0 and name in DT_INDEPENDENT_OUTPUTS:
+                    continue
                 dtype = OUTPUTS[name].dtype
                 tiffs[-1][name] = GeogridTiff(
                     path,
@@ -216,23 +233,35 @@ def _write_runs(
                     options=creation_options(np.dtype(dtype), rows_per_block) if creation_options else (),
                 )
         for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs, block_nodes=rows_per_block * window.p_count):
-            for run_tiffs, bands, outputs in zip(tiffs, kept, per_dt, strict=True):
-                for name, tiff in run_tiffs.items():
+            written = [
+                writers.submit(write_block, run_tiffs, first_row, outputs)
+                for run_tiffs, outputs in zip(tiffs, per_dt, strict=True)
+            ]
+            for bands, outputs in zip(kept, per_dt, strict=True):
+                for name in counts.keys() & paths[0].keys():
                     array = outputs[name]
-                    tiff.write_rows(first_row, array)
-                    if name in counts:
-                        kept_rows = array[: counts[name]]
-                        if name not in bands:
-                            bands[name] = np.empty((*kept_rows.shape[:-2], window.l_count, window.p_count), array.dtype)
-                        bands[name][..., first_row : first_row + array.shape[-2], :] = kept_rows
+                    kept_rows = array[: counts[name]]
+                    if name not in bands:
+                        bands[name] = np.empty((*kept_rows.shape[:-2], window.l_count, window.p_count), array.dtype)
+                    bands[name][..., first_row : first_row + array.shape[-2], :] = kept_rows
+            for future in written:
+                future.result()
     except BaseException as error:
+        writers.shutdown(wait=True, cancel_futures=True)
         # The failed write's frames hold a band, which keeps its dataset open past our close otherwise.
         for failed in (error, error.__context__):
             if failed is not None:
                 traceback.clear_frames(failed.__traceback__)
         close_all(tiff for files in tiffs for tiff in files.values())
         raise
+    writers.shutdown(wait=True)
     failure = close_all(tiff for files in tiffs for tiff in files.values())
+    if failure is None:
+        try:
+            for source, copy in copies:
+                shutil.copyfile(source, copy)
+        except OSError as error:
+            failure = str(error)
     if failure is not None:
         folders = ', '.join(sorted({str(path.parent) for files in paths for path in files.values()}))
         raise OutputError(

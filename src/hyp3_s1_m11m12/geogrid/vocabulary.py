@@ -71,6 +71,10 @@ OUTPUT_FILES = (
     OutputFile(SCALE_FACTOR, 2, np.float64, 'winsfname', ('dem', 'dhdx'), 6),
 )
 OUTPUTS = {output.file: output for output in OUTPUT_FILES}
+# The files whose bands do not depend on dt: the radar kernel's location, and the outputs kernel's chip sizes,
+# stable-surface mask and scale factor (range/azimuth lengths over pixel sizes), none of which reads dt or the
+# search factor. A run for several dt values writes them once and copies the bytes (kernels.outputs_kernel).
+DT_INDEPENDENT_OUTPUTS = frozenset({LOCATION, CHIP_SIZE_MIN, CHIP_SIZE_MAX, STABLE_SURFACE_MASK, SCALE_FACTOR})
 OUTPUT_NAMES = tuple(output.file for output in OUTPUT_FILES)
 INT_ROWS = 9  # rows of the outputs kernel's int32 stack: offset 2, search range 2, chip sizes 2 + 2, mask 1
 FLOAT_ROWS = 8  # rows of its float64 stack: off2vel x 3, off2vel y 3, scale factor 2

@@ -7,7 +7,8 @@
   campaign report --table campaign.parquet
 
 Every step reads the table, records what it did in it (atomically: parquet, a CSV copy, the job list CSV), and
-can be run again: it skips what is done. The S3 endpoint follows AWS_ENDPOINT_URL; the HyP3 token comes from
+can be run again: it skips what is done. `repair` also journals each outcome as it arrives (campaign.journal.jsonl
+beside the table, folded into it by the next write), so a run killed at any point loses none. The S3 endpoint follows AWS_ENDPOINT_URL; the HyP3 token comes from
 --token or the EARTHDATA_TOKEN environment variable (else ~/.netrc).
 Exit status: 0 done; 2 bad arguments or an unusable table, API or cluster; 3 repair finished with failures.
 """
@@ -22,7 +23,7 @@ from hyp3_s1_m11m12.campaign import hyp3
 from hyp3_s1_m11m12.campaign.plan import plan_campaign
 from hyp3_s1_m11m12.campaign.repair import DEFAULT_MEMORY_LIMIT, DEFAULT_WORKERS, prepare_target, repair_campaign
 from hyp3_s1_m11m12.campaign.sources import expand_locations
-from hyp3_s1_m11m12.campaign.table import check_table_path, read_table, write_table
+from hyp3_s1_m11m12.campaign.table import append_journal, check_table_path, read_table, write_table
 from hyp3_s1_m11m12.logger import configure_root_logger
 from hyp3_s1_m11m12.products.granules.check import DEFAULT_WORKERS as READ_WORKERS
 from hyp3_s1_m11m12.products.granules.check import LazyS3Client
@@ -143,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
                 processes=args.processes,
                 s3_endpoint_url=endpoint,
                 save=lambda frame: write_table(frame, args.table),
+                record=lambda granule, values: append_journal(args.table, granule, values),
                 progress=progress,
             )
         print('\n'.join(report.lines()))

@@ -7,6 +7,7 @@ dr_to_vr_factor) and the global `history` change; when the data type changes, th
 variable with every other variable's raw values, attributes, chunking and filters copied.
 """
 
+import filecmp
 import logging
 import math
 import os
@@ -73,6 +74,14 @@ class _Granule:
     secondary: str | None
 
 
+def _is_same_granule(backup: Path, granule: Path) -> bool:
+    """The backup is the granule: a hard link to it (what `_commit` makes) or a copy of the same bytes."""
+    try:
+        return os.path.samefile(backup, granule) or filecmp.cmp(backup, granule, shallow=False)
+    except OSError:
+        return False
+
+
 def _check_destination(granule: Path, output: Path | None, in_place: bool, overwrite: bool) -> tuple[Path, Path | None]:
     """The file to write and the backup to keep (in-place only), validated before any work is done."""
     if not granule.is_file():
@@ -81,6 +90,10 @@ def _check_destination(granule: Path, output: Path | None, in_place: bool, overw
         raise UserFacingError('give either --output OUT.nc or --in-place (which keeps a backup), not both or neither')
     if in_place:
         backup = granule.with_name(granule.name + BACKUP_SUFFIX)
+        if backup.exists() and _is_same_granule(backup, granule):
+            # A run killed between making the backup and replacing the granule: the granule is still the original.
+            log.info('%s is the granule itself (an interrupted fix); making the backup again', backup)
+            backup.unlink()
         if backup.exists():
             raise ProductError(
                 f'the backup {backup} already exists, and it may be the only original; move it away and run again'

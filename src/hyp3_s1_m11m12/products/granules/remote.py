@@ -27,7 +27,6 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import boto3
-import botocore.config
 import botocore.exceptions
 import h5py
 import requests
@@ -145,9 +144,7 @@ def make_s3_client(max_pool_connections: int = 10, endpoint_url: str | None = No
     """
     session = boto3.session.Session()
     signature = None if session.get_credentials() is not None else UNSIGNED
-    config = botocore.config.Config(
-        max_pool_connections=max_pool_connections, signature_version=signature, **network.botocore_options()
-    )
+    config = network.botocore_config(max_pool_connections=max_pool_connections, signature_version=signature)
     return session.client('s3', endpoint_url=endpoint_url, config=config)
 
 

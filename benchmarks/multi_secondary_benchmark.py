@@ -1,0 +1,96 @@
+"""Benchmark the whole s1_correction_fixed workflow with 1 and with 10 secondaries of one reference scene.
+
+The issue's target: a run with 10 secondaries costs at most 1.5x a single-pair run (one geometry pass serves every
+pair; each pair still writes its own GeoTIFFs, NetCDF and PNG). Offline on the project's simulated scenes: a
+reference SAFE and secondaries 1..10 cycles (12..120 days) later, a synthetic parameter file at `--spacing` m over
+the scene, the annotation orbit, the numpy engine. Each run is a fresh process (`python -m hyp3_s1_m11m12
+++process s1_correction_fixed ...`), timed with os.wait4 (wall, CPU of that process, peak RSS); the two
+configurations alternate `--runs` times and the medians and their ratios are printed.
+Usage: python benchmarks/multi_secondary_benchmark.py [--runs 3] [--spacing 240] [--secondaries 10]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hyp3_s1_m11m12.simulate.parameters import write_synthetic_parameter_file
+from hyp3_s1_m11m12.simulate.safe import SyntheticPair, footprint_latlon, simulated_scene_pair
+
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MiB) of a child process (os.wait4 counts only it)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=PROJECT)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        error = process.stderr.read().decode() if process.stderr else ''
+        raise SystemExit(f'failed: {" ".join(command)}: {error}')
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def scenes(work: Path, count: int) -> list[SyntheticPair]:
+    pairs = [
+        simulated_scene_pair(work / f'cycles{cycles}', cycles=cycles, as_zip=True) for cycles in range(1, count + 1)
+    ]
+    assert len({pair.reference_scene.name for pair in pairs}) == 1, 'the pairs must share their reference scene'
+    return pairs
+
+
+def command(pairs: list[SyntheticPair], parameter_file: Path, output: Path) -> list[str]:
+    secondaries = [argument for pair in pairs for argument in ('--secondary', str(pair.secondary))]
+    return [
+        *(sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 's1_correction_fixed', str(pairs[0].reference)),
+        *secondaries,
+        *('--orbit', 'annotation', '--engine', 'numpy', '--parameter-file', str(parameter_file)),
+        *('--output-dir', str(output), '--overwrite'),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--spacing', type=float, default=240.0, help='map grid spacing (m) of the parameter file')
+    parser.add_argument('--secondaries', type=int, default=10)
+    parser.add_argument('--work-dir', type=Path, help='keep the inputs and outputs here (default: a temporary folder)')
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temporary:
+        work = args.work_dir or Path(temporary)
+        pairs = scenes(work / 'scenes', args.secondaries)
+        footprint = [(lon, lat) for lat, lon in footprint_latlon(pairs[0].reference_scene)]
+        parameter_file, grid = write_synthetic_parameter_file(footprint, work / 'parameters', spacing_m=args.spacing)
+        configurations = {'1 secondary': pairs[:1], f'{args.secondaries} secondaries': pairs}
+        figures: dict[str, list[tuple[float, float, float]]] = {label: [] for label in configurations}
+        timed(command(pairs[:1], parameter_file, work / 'warm-up'))  # kernel caches, page cache
+        for run in range(args.runs):
+            for label, chosen in configurations.items():
+                wall, cpu, peak = timed(command(chosen, parameter_file, work / f'out-{len(chosen)}'))
+                figures[label].append((wall, cpu, peak))
+                print(f'run {run + 1} {label}: wall {wall:.2f} s, cpu {cpu:.2f} s, peak {peak:.0f} MiB', flush=True)
+        print(f'grid {grid.columns} x {grid.rows} at {args.spacing:g} m; medians of {args.runs} alternating runs:')
+        medians = {
+            label: tuple(statistics.median(values[i] for values in runs) for i in range(3))
+            for label, runs in figures.items()
+        }
+        for label, (wall, cpu, peak) in medians.items():
+            print(f'  {label}: wall {wall:.2f} s, cpu {cpu:.2f} s, peak RSS {peak:.0f} MiB')
+        (one, many) = medians.values()
+        print(
+            f'  ratio {args.secondaries}/1: wall {many[0] / one[0]:.2f}x, cpu {many[1] / one[1]:.2f}x, '
+            f'peak RSS {many[2] / one[2]:.2f}x (target: <= 1.5x)'
+        )
+        output = work / f'out-{len(pairs)}'
+        sizes = sorted({path.suffix for path in output.iterdir()})
+        print(f'  outputs per pair of the {args.secondaries}-secondary run: {", ".join(sizes)}')
+
+
+if __name__ == '__main__':
+    main()
