@@ -81,7 +81,8 @@ def process_cpu_s(pid: int) -> float:
 
 
 def ceiling(endpoint: str, key: str, workers: int) -> float:
-    """Bare 4 KiB range GETs per second from `workers` threads through the reader's own GET path (no parsing)."""
+    """Bare 4 KiB range GETs per second from `workers` threads of this one process through the reader's own GET
+    path (no parsing): the server's ceiling as far as one client process can measure it."""
     client = boto3.client('s3', endpoint_url=endpoint)
     url = client.generate_presigned_url('get_object', Params={'Bucket': BUCKET, 'Key': key})
     pool = network.pool_for(url)
@@ -162,7 +163,8 @@ def main() -> None:
             for name, url in (('stand-in', endpoint), ('moto', moto_endpoint)):
                 rate = ceiling(url, keys[0], args.workers)
                 print(
-                    f'{name} ceiling: {rate:.0f} bare range GETs/s = {rate / requests:.0f} granules/s at '
+                    f'{name} ceiling: {rate:.0f} bare range GETs/s (one client process) = {rate / requests:.0f} '
+                    f'granules/s at '
                     f'{requests:.2f} requests each'
                 )
             if args.moto_granules:
