@@ -103,5 +103,5 @@ def test_boto3_clients_get_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv('HYP3_S1_M11M12_CONNECT_TIMEOUT_S', '3')
     config = network.botocore_config(max_pool_connections=4)
     assert (config.connect_timeout, config.read_timeout) == (3.0, 0.5)
-    assert config.retries == {'max_attempts': 3, 'mode': 'standard'}
+    assert config.retries == {'total_max_attempts': 3, 'mode': 'standard'}
     assert config.max_pool_connections == 4

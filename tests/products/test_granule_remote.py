@@ -8,8 +8,12 @@ from pathlib import Path
 import boto3
 import pytest
 
+from hyp3_s1_m11m12 import network
+from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.products.granules import remote
 from hyp3_s1_m11m12.products.granules.check import GranuleStatus, check_granule, check_granules
-from hyp3_s1_m11m12.products.granules.remote import INITIAL_FETCH_BYTES
+from hyp3_s1_m11m12.products.granules.metadata import assemble_metadata, metadata_reads, read_granule_metadata
+from hyp3_s1_m11m12.products.granules.remote import INITIAL_FETCH_BYTES, ReadStats, make_s3_client
 from hyp3_s1_m11m12.products.granules.report import ProgressPrinter, run_check
 from hyp3_s1_m11m12.simulate.granule import (
     simulated_granule_pair,
@@ -17,6 +21,7 @@ from hyp3_s1_m11m12.simulate.granule import (
     write_synthetic_granule,
 )
 from tests.support.granules import range_server
+from tests.support.sentinel1_http import LocalServer, Route, ServerState
 
 
 BUCKET = 'its-live-data-test'
@@ -140,3 +145,125 @@ def test_s3_endpoint_can_be_given_explicitly(s3_endpoint, monkeypatch):
         [f's3://{BUCKET}/velocity_image_pair/sentinel1/v02/true.nc'], workers=1, s3_endpoint_url=s3_endpoint
     )
     assert checks[0].status is GranuleStatus.OK, checks[0].detail
+
+
+class InMemory:
+    """A `ByteSource` over bytes, recording each range asked for."""
+
+    def __init__(self, data: bytes, location: str = 'memory://granule.nc') -> None:
+        self.data = data
+        self.location = location
+        self.asked: list[tuple[int, int]] = []
+
+    def fetch(self, start: int, stop: int) -> tuple[int, bytes, int]:
+        self.asked.append((start, stop))
+        return start, self.data[start:stop], len(self.data)
+
+
+@pytest.fixture(scope='module')
+def benchmark_granule(tmp_path_factory) -> Path:
+    """A granule as the plan benchmark makes them: 400 x 400 cells, int16 M11/M12."""
+    pair = simulated_granule_pair(6.0)
+    folder = tmp_path_factory.mktemp('benchmark')
+    return write_synthetic_granule(folder / 'g.nc', synthetic_conversion_matrices(1.0, shape=(400, 400)), pair)
+
+
+def test_a_granule_is_read_in_six_requests_and_parsed_once(benchmark_granule, monkeypatch):
+    """The fetch policy's cost, as counts: head, then the blocks of each round (root links -> headers -> heaps),
+    neighbours coalesced; the file is opened by HDF5 once (a missing block fails only the read that met it)."""
+    opened = []
+    real_file = remote.h5py.File
+
+    def counting_file(*args, **kwargs):
+        opened.append(args[0])
+        return real_file(*args, **kwargs)
+
+    monkeypatch.setattr(remote.h5py, 'File', counting_file)
+    source = InMemory(benchmark_granule.read_bytes())
+    stats = ReadStats()
+    parts = remote.read_remote_hdf5(source, metadata_reads(), stats)
+
+    assert assemble_metadata(str(benchmark_granule), parts) == read_granule_metadata(
+        str(benchmark_granule), s3_client=lambda: None
+    )
+    assert len([handle for handle in opened if isinstance(handle, remote.CachedFile)]) == 1
+    assert stats.requests == len(source.asked) == 6
+    assert source.asked[0] == (0, remote.INITIAL_FETCH_BYTES)
+    assert all(start % remote.BLOCK_SIZE_BYTES == 0 for start, _ in source.asked)
+    assert stats.bytes_read == 160 * 1024
+
+
+@pytest.mark.parametrize('read_values', [False, True], ids=['metadata', 'values'])
+@pytest.mark.parametrize(('block', 'gap'), [(512, 0), (4096, 0), (4096, 65536), (65536, 0)])
+def test_reads_in_rounds_give_what_a_local_read_gives(served, monkeypatch, block, gap, read_values):
+    """Misses fall elsewhere with each block size: every read retried on the open file must still be right."""
+    monkeypatch.setattr(remote, 'BLOCK_SIZE_BYTES', block)
+    monkeypatch.setattr(remote, 'COALESCE_GAP_BYTES', gap)
+    for name in ('spoofed.nc', 'true.nc'):
+        path = served / name
+        local = read_granule_metadata(str(path), s3_client=lambda: None, read_values=read_values)
+        parts = remote.read_remote_hdf5(InMemory(path.read_bytes()), metadata_reads(read_values), ReadStats())
+        assert assemble_metadata(str(path), parts) == local
+        assert (local.matrix_magnitude is not None) is read_values
+
+
+def test_a_read_that_fails_on_all_its_bytes_is_decided_on_a_fresh_parse(served):
+    def broken(h5file):
+        h5file['M11'].attrs['dr_to_vr_factor']  # needs fetched blocks, then fails for a reason of its own
+        raise ValueError('not a missing block')
+
+    with pytest.raises(ValueError, match='not a missing block'):
+        remote.read_remote_hdf5(InMemory((served / 'true.nc').read_bytes()), {'broken': broken}, ReadStats())
+    with pytest.raises(ProductError, match='truncated or not a granule'):
+        remote.read_remote_hdf5(InMemory(b'not HDF5' * 100), metadata_reads(), ReadStats())
+
+
+def test_s3_reads_use_presigned_gets_not_boto3(s3_endpoint):
+    client = make_s3_client()
+    source = remote.byte_source(f's3://{BUCKET}/velocity_image_pair/sentinel1/v02/true.nc', lambda: client)
+    stats = ReadStats()
+    remote.read_remote_hdf5(source, metadata_reads(), stats)
+    assert isinstance(source, remote.S3Source) and not source.through_boto3
+    assert stats.requests >= 3
+
+
+def test_the_network_policy_sets_the_s3_client_and_the_pool(monkeypatch):
+    monkeypatch.setenv('HYP3_S1_M11M12_CONNECT_TIMEOUT_S', '3')
+    monkeypatch.setenv('HYP3_S1_M11M12_READ_TIMEOUT_S', '7')
+    monkeypatch.setenv('HYP3_S1_M11M12_RETRIES', '2')
+    config = make_s3_client(endpoint_url='http://127.0.0.1:9').meta.config  # type: ignore[attr-defined]
+    assert (config.connect_timeout, config.read_timeout) == (3.0, 7.0)
+    assert config.retries['total_max_attempts'] == 3  # the first attempt and 2 retries
+    pool = network.pool_for('http://127.0.0.1:9/granule.nc')
+    assert pool.connection_pool_kw['timeout'].connect_timeout == 3.0
+    assert pool.connection_pool_kw['timeout'].read_timeout == 7.0
+    assert pool.connection_pool_kw['retries'].total == 2
+
+
+def test_http_reads_retry_transient_errors_within_the_policy(served, monkeypatch):
+    monkeypatch.setenv('HYP3_S1_M11M12_BACKOFF_S', '0.01')
+    monkeypatch.setenv('HYP3_S1_M11M12_RETRIES', '2')
+    state = ServerState(routes={'/true.nc': Route(body=(served / 'true.nc').read_bytes())}, fail_next=2)
+    with LocalServer(state) as server:
+        assert check_granule(f'{server.url}/true.nc').status is GranuleStatus.OK
+        state.fail_next = 3
+        failed = check_granule(f'{server.url}/true.nc')
+    assert failed.status is GranuleStatus.UNREADABLE
+    assert 'HTTP 503' in failed.detail
+
+
+def test_processes_give_the_same_checks_in_the_same_order(served, monkeypatch):
+    from hyp3_s1_m11m12.products.granules import check as check_module
+
+    monkeypatch.setattr(check_module, 'CHUNK_GRANULES', 7)
+    with range_server(served) as (url, _):
+        locations = [f'{url}/{name}' for name in ('true.nc', 'spoofed.nc', 'truncated.nc', 'gone.nc') * 6]
+        progress: list[int] = []
+        spread = check_granules(
+            locations, workers=4, processes=2, progress=lambda done, total, _: progress.append(done)
+        )
+        alone = check_granules(locations, workers=4, processes=1)
+    assert spread == alone
+    assert [check.status.value for check in spread[:4]] == ['ok', 'spoofed', 'unreadable', 'unreadable']
+    assert progress == list(range(1, len(locations) + 1))
+    assert check_module.default_processes(999) == 1

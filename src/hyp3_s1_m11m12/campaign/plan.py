@@ -123,12 +123,16 @@ def plan_campaign(
     workers: int = DEFAULT_WORKERS,
     s3_endpoint_url: str | None = None,
     progress: ProgressCallback | None = None,
+    processes: int | None = None,
 ) -> pd.DataFrame:
     """Check every granule's metadata and write the campaign table (and its job list) to `table`.
 
-    A table already at `table` keeps its job and repair records for granules whose pair is unchanged.
+    A table already at `table` keeps its job and repair records for granules whose pair is unchanged. The reads are
+    spread over `processes` processes (default: one per core for a large run; see `inspect_granules`).
     """
-    inspected = inspect_granules(locations, workers=workers, s3_endpoint_url=s3_endpoint_url, progress=progress)
+    inspected = inspect_granules(
+        locations, workers=workers, s3_endpoint_url=s3_endpoint_url, progress=progress, processes=processes
+    )
     frame = new_table([plan_row(check, metadata) for check, metadata in inspected])
     if table.exists():
         frame = _carry_over(frame, read_table(table))

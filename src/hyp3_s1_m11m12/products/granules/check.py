@@ -9,10 +9,12 @@ depend on dt (0.5-0.7 for IW), which tells whether the matrices and the factor w
 
 import logging
 import math
+import multiprocessing
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from enum import Enum
 
@@ -226,6 +228,40 @@ def check_granule(
 ProgressCallback = Callable[[int, int, Counter[GranuleStatus]], None]
 
 
+# A process reads granules on one core at most (h5py's global lock and the GIL: ~3-6 ms of CPU a granule); a large
+# run is spread over processes, each with its own threads. Below this many granules a process' start (~1 s of
+# imports) is not worth it.
+PROCESS_THRESHOLD_GRANULES = 1000
+# Granules a process is given at a time: enough for its threads, few enough for an even finish.
+CHUNK_GRANULES = 200
+
+Inspected = tuple[GranuleCheck, GranuleMetadata | None]
+_process_state: dict[str, object] = {}
+
+
+def default_processes(count: int) -> int:
+    """Processes for a run of `count` granules: one per core for a large run, else this one alone."""
+    return max(1, min(os.cpu_count() or 1, count // PROCESS_THRESHOLD_GRANULES))
+
+
+def _start_process(threads: int, s3_endpoint_url: str | None) -> None:
+    _process_state['client'] = LazyS3Client(threads, s3_endpoint_url)
+    _process_state['threads'] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix='check_granule')
+
+
+def _inspect_one(location: str, s3_client: LazyS3Client, read_values: bool) -> list[Inspected]:
+    return [inspect_granule(location, s3_client=s3_client, read_values=read_values)]
+
+
+def _inspect_chunk(locations: Sequence[str], read_values: bool) -> list[Inspected]:
+    """In a worker process: `inspect_granule` on each location with the process' threads, in order."""
+    client = _process_state['client']
+    threads = _process_state['threads']
+    assert isinstance(client, LazyS3Client) and isinstance(threads, ThreadPoolExecutor)
+    return list(threads.map(lambda location: inspect_granule(location, s3_client=client, read_values=read_values),
+                            locations))  # fmt: skip
+
+
 def inspect_granules(
     locations: Sequence[str],
     *,
@@ -233,28 +269,54 @@ def inspect_granules(
     read_values: bool = False,
     s3_endpoint_url: str | None = None,
     progress: ProgressCallback | None = None,
-) -> list[tuple[GranuleCheck, GranuleMetadata | None]]:
+    processes: int | None = None,
+) -> list[Inspected]:
     """`inspect_granule` on many granules concurrently (at most `workers` at a time), in the order of `locations`.
 
-    `progress(done, total, counts)` is called after each granule, from the calling thread.
+    The threads are spread over `processes` processes (default: `default_processes`). `progress(done, total,
+    counts)` is called after each granule, from the calling thread.
     """
     if workers < 1:
         raise UserFacingError(f'--workers must be at least 1, not {workers}')
-    s3_client = LazyS3Client(workers, s3_endpoint_url)
-    results: list[tuple[GranuleCheck, GranuleMetadata | None] | None] = [None] * len(locations)
+    processes = default_processes(len(locations)) if processes is None else max(1, min(processes, workers))
+    results: list[Inspected | None] = [None] * len(locations)
     counts: Counter[GranuleStatus] = Counter()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='check_granule') as executor:
+    done = 0
+
+    def record(index: int, result: Inspected) -> None:
+        nonlocal done
+        results[index] = result
+        counts[result[0].status] += 1
+        done += 1
+        if progress is not None:
+            progress(done, len(locations), counts)
+
+    executor: Executor
+    if processes == 1:
+        s3_client = LazyS3Client(workers, s3_endpoint_url)
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix='check_granule')
         futures = {
-            executor.submit(inspect_granule, location, s3_client=s3_client, read_values=read_values): index
+            executor.submit(_inspect_one, location, s3_client, read_values): [index]
             for index, location in enumerate(locations)
         }
+    else:
+        # spawn, not fork: this process has threads (boto3's, h5py's state) that a fork would copy half-way.
+        executor = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context('spawn'),
+            initializer=_start_process,
+            initargs=(-(-workers // processes), s3_endpoint_url),
+        )
+        futures = {}
+        for start in range(0, len(locations), CHUNK_GRANULES):
+            indices = list(range(start, min(start + CHUNK_GRANULES, len(locations))))
+            futures[executor.submit(_inspect_chunk, [locations[index] for index in indices], read_values)] = indices
+    with executor:
         try:
-            for done, future in enumerate(as_completed(futures), start=1):
-                result = future.result()
-                results[futures[future]] = result
-                counts[result[0].status] += 1
-                if progress is not None:
-                    progress(done, len(locations), counts)
+            for future in as_completed(futures):
+                outcome = future.result()
+                for index, result in zip(futures[future], outcome, strict=True):
+                    record(index, result)
         except BaseException:
             executor.shutdown(wait=False, cancel_futures=True)
             raise
@@ -268,9 +330,15 @@ def check_granules(
     read_values: bool = False,
     s3_endpoint_url: str | None = None,
     progress: ProgressCallback | None = None,
+    processes: int | None = None,
 ) -> list[GranuleCheck]:
     """Check granules concurrently (at most `workers` at a time); results are in the order of `locations`."""
     inspected = inspect_granules(
-        locations, workers=workers, read_values=read_values, s3_endpoint_url=s3_endpoint_url, progress=progress
+        locations,
+        workers=workers,
+        read_values=read_values,
+        s3_endpoint_url=s3_endpoint_url,
+        progress=progress,
+        processes=processes,
     )
     return [check for check, _ in inspected]

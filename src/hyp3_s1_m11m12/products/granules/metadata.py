@@ -87,11 +87,19 @@ class GranuleMetadata:
         return '+'.join(names)
 
 
+def _member(group: Any, name: str) -> Any:
+    """`group[name]`, None when absent (one HDF5 look-up, where `in` then `[]` are two)."""
+    try:
+        return group[name]
+    except KeyError:
+        return None
+
+
 def _value(attributes: Any, name: str) -> Any:
     """A netCDF attribute as a Python scalar or str (netCDF stores scalars as 1-element arrays)."""
-    if name not in attributes:
+    value = _member(attributes, name)
+    if value is None:
         return None
-    value = attributes[name]
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(-1)[0]
     if isinstance(value, bytes | np.bytes_):
@@ -136,16 +144,17 @@ def _matrix_attributes(dataset: h5py.Dataset) -> MatrixAttributes:
 
 
 def _grid(h5file: h5py.File) -> GranuleGrid | None:
-    if 'x' not in h5file or 'y' not in h5file:
+    x_variable, y_variable = _member(h5file, 'x'), _member(h5file, 'y')
+    if x_variable is None or y_variable is None:
         return None
-    x_variable, y_variable = h5file['x'], h5file['y']
     if x_variable.ndim != 1 or y_variable.ndim != 1 or x_variable.shape[0] < 2 or y_variable.shape[0] < 2:
         return None
     x = np.asarray(x_variable[:2], dtype=np.float64)
     y = np.asarray(y_variable[:2], dtype=np.float64)
     epsg = None
-    if MAPPING in h5file:
-        code = _float(h5file[MAPPING].attrs, 'spatial_epsg')
+    mapping = _member(h5file, MAPPING)
+    if mapping is not None:
+        code = _float(mapping.attrs, 'spatial_epsg')
         epsg = None if code is None else int(code)
     return GranuleGrid(
         epsg=epsg,
@@ -169,40 +178,72 @@ def _unpacked(dataset: h5py.Dataset, matrix: MatrixAttributes) -> np.ndarray:
     return values
 
 
-def extract_metadata(h5file: h5py.File, location: str, read_values: bool = False) -> GranuleMetadata:
-    """The metadata of an open granule; `read_values` also reads M11/M12 to measure their magnitude."""
-    pair = h5file[IMG_PAIR_INFO].attrs if IMG_PAIR_INFO in h5file else {}
-    matrices = {
-        name: _matrix_attributes(h5file[name])
-        for name in MATRIX_NAMES
-        if name in h5file and isinstance(h5file[name], h5py.Dataset)
+def _matrix(h5file: h5py.File, name: str) -> MatrixAttributes | None:
+    dataset = _member(h5file, name)
+    return _matrix_attributes(dataset) if isinstance(dataset, h5py.Dataset) else None
+
+
+def _magnitude(h5file: h5py.File) -> float | None:
+    """Median of |(M11, M12)| over valid cells (None without both matrices or valid cells)."""
+    m11_attributes, m12_attributes = _matrix(h5file, 'M11'), _matrix(h5file, 'M12')
+    if m11_attributes is None or m12_attributes is None:
+        return None
+    m11 = _unpacked(h5file['M11'], m11_attributes)
+    m12 = _unpacked(h5file['M12'], m12_attributes)
+    norm = np.hypot(m11, m12)
+    norm = norm[np.isfinite(norm)]
+    return float(np.median(norm)) if norm.size else None
+
+
+def _pair_info(h5file: h5py.File) -> dict[str, Any]:
+    group = _member(h5file, IMG_PAIR_INFO)
+    pair = group.attrs if group is not None else {}
+    values: dict[str, Any] = {'date_dt_days': _float(pair, 'date_dt')}
+    for name in ('acquisition_date_img1', 'acquisition_date_img2', 'mission_img1', 'satellite_img1', 'mission_img2',
+                 'satellite_img2', 'id_img1', 'id_img2'):  # fmt: skip
+        values[name] = _text(pair, name)
+    values['absolute_orbit_img1'] = _integer(pair, 'absolute_orbit_number_img1')
+    return values
+
+
+def _product_info(h5file: h5py.File) -> dict[str, Any]:
+    return {
+        'product_dt_convention': _text(h5file.attrs, 'dt_convention'),
+        'product_dt_days': _float(h5file.attrs, 'dt_days'),
     }
-    magnitude = None
-    if read_values and len(matrices) == 2:
-        m11 = _unpacked(h5file['M11'], matrices['M11'])
-        m12 = _unpacked(h5file['M12'], matrices['M12'])
-        norm = np.hypot(m11, m12)
-        norm = norm[np.isfinite(norm)]
-        magnitude = float(np.median(norm)) if norm.size else None
+
+
+def metadata_reads(read_values: bool = False) -> dict[str, Callable[[h5py.File], Any]]:
+    """The independent reads of a granule's metadata, by name (see `remote.read_remote_hdf5`, which needs them apart);
+    `read_values` also reads M11/M12 to measure their magnitude."""
+    reads: dict[str, Callable[[h5py.File], Any]] = {
+        'pair': _pair_info,
+        'M11': lambda h5file: _matrix(h5file, 'M11'),
+        'M12': lambda h5file: _matrix(h5file, 'M12'),
+        'grid': _grid,
+        'product': _product_info,
+    }
+    if read_values:
+        reads['magnitude'] = _magnitude
+    return reads
+
+
+def assemble_metadata(location: str, parts: dict[str, Any]) -> GranuleMetadata:
+    """The metadata from the results of `metadata_reads`."""
     return GranuleMetadata(
         location=location,
-        date_dt_days=_float(pair, 'date_dt'),
-        acquisition_date_img1=_text(pair, 'acquisition_date_img1'),
-        acquisition_date_img2=_text(pair, 'acquisition_date_img2'),
-        mission_img1=_text(pair, 'mission_img1'),
-        satellite_img1=_text(pair, 'satellite_img1'),
-        mission_img2=_text(pair, 'mission_img2'),
-        satellite_img2=_text(pair, 'satellite_img2'),
-        m11=matrices.get('M11'),
-        m12=matrices.get('M12'),
-        grid=_grid(h5file),
-        matrix_magnitude=magnitude,
-        id_img1=_text(pair, 'id_img1'),
-        id_img2=_text(pair, 'id_img2'),
-        absolute_orbit_img1=_integer(pair, 'absolute_orbit_number_img1'),
-        product_dt_convention=_text(h5file.attrs, 'dt_convention'),
-        product_dt_days=_float(h5file.attrs, 'dt_days'),
+        m11=parts['M11'],
+        m12=parts['M12'],
+        grid=parts['grid'],
+        matrix_magnitude=parts.get('magnitude'),
+        **parts['pair'],
+        **parts['product'],
     )
+
+
+def extract_metadata(h5file: h5py.File, location: str, read_values: bool = False) -> GranuleMetadata:
+    """The metadata of an open granule; `read_values` also reads M11/M12 to measure their magnitude."""
+    return assemble_metadata(location, {name: read(h5file) for name, read in metadata_reads(read_values).items()})
 
 
 def read_granule_metadata(
@@ -222,7 +263,7 @@ def read_granule_metadata(
     stats = stats if stats is not None else ReadStats()
     if is_remote(location) or '://' in location:
         source = byte_source(location, s3_client)
-        return read_remote_hdf5(source, lambda h5file: extract_metadata(h5file, location, read_values), stats)
+        return assemble_metadata(location, read_remote_hdf5(source, metadata_reads(read_values), stats))
 
     path = Path(location)
     if not path.is_file():
