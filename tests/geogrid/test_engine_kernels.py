@@ -222,3 +222,21 @@ def test_an_orbit_error_is_found_from_the_kernel_status(radar: RadarGeometry, ra
     scalars = [nodes.output_scalars(short, DT_12_DAYS_S)]
     with pytest.raises(OrbitError, match=r'the zero-Doppler \(geo2rdr\) iteration needs the orbit at .*outside'):
         nodes.compute_nodes(short, x, y, values, scalars)
+
+
+_BLAS_PROBE_SCRIPT = '''
+import sys
+from hyp3_s1_m11m12.geogrid import nodes
+nodes.warm_up_kernels()
+skipped = 'scipy.linalg' not in sys.modules
+import scipy.linalg.cython_blas  # the probe's stand-in is gone: a later import works
+print(skipped, sys.modules['scipy.linalg.cython_blas'] is not None)
+'''
+
+
+def test_loading_the_kernels_skips_numbas_blas_probe_and_leaves_scipy_importable() -> None:
+    pytest.importorskip('scipy.linalg.cython_blas')
+    done = subprocess.run(
+        [sys.executable, '-c', _BLAS_PROBE_SCRIPT], check=True, capture_output=True, text=True, timeout=600
+    )
+    assert done.stdout.split() == ['True', 'True']
