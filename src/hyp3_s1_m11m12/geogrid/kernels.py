@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyp3_s1_m11m12.constants import WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJOR_AXIS_M
+from hyp3_s1_m11m12.geogrid import numba_target
 from hyp3_s1_m11m12.geogrid.vocabulary import DEG2RAD, DEGENERACY_LIMIT_DEG, INT32_MIN
 
 
@@ -896,6 +897,7 @@ def _compile() -> Kernels:
     # Bit-identity with autoRIFT needs the C maths library: Intel's SVML (numba uses it when icc_rt is installed)
     # would vectorise the per-function libm loops with other last bits. Read by numba at import.
     os.environ.setdefault('NUMBA_DISABLE_INTEL_SVML', '1')
+    numba_target.apply_numba_target()  # the portable level a container's prebuilt cache holds, if any
     import numba
 
     with _blas_probe_skipped():  # the module with the probe, loaded now rather than on first use
