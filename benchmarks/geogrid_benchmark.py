@@ -5,8 +5,10 @@ In one run it prints:
    peak RSS and the median paired ratios, then parity; a clear `anchor: skipped` line when it is not built;
 2. nodes per second per core of the project on that grid;
 3. peak RSS at 240 / 120 / 60 m on the same footprint (each run in a fresh process);
-4. kernel start-up: no cache, a cache of this CPU, a portable cache (NUMBA_CPU_NAME=generic);
-5. the cost of each extra repeat time (engine only, no writes): 1 and 10 dt values on the 120 m grid.
+4. kernel start-up per CPU level (this CPU, the image's portable x86-64-v3 and generic): compile, cache load,
+   the cold-start penalty of a container job, and a whole run with each level's kernels;
+5. the cost of each extra repeat time (engine only, no writes): 1 and 10 dt values on the 120 m grid;
+6. s1_correction_fixed end to end on a full scene and its split (benchmarks/workflow_benchmark.py).
 Usage: python benchmarks/geogrid_benchmark.py [--runs 3] [--work-dir /tmp/geogrid-bench] [--skip-memory]
 Needs ../shared (HYP3_S1_M11M12_SHARED) for the anchor scripts and the golden case the grid is made from.
 """
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,17 +106,45 @@ WARM_UP = (
 )
 
 
-def start_up(work: Path) -> None:
-    for label, extra in (('this CPU', {}), ('portable (NUMBA_CPU_NAME=generic)', {'NUMBA_CPU_NAME': 'generic'})):
+def start_up(work: Path, runs: int) -> None:
+    """Compile and cache-load times per CPU level, and a whole run with each level's cache (alternating)."""
+    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, cpu_flags, select_target
+
+    levels = [('this CPU', None)] + [
+        (level, level) for level in ('x86-64-v3', GENERIC) if select_target([level], cpu_flags())
+    ]
+    loads: dict[str, float] = {}
+    environments: dict[str, dict[str, str]] = {}
+    for label, level in levels:
         cache = Path(tempfile.mkdtemp(prefix='numba-cache-', dir=work))
-        env = {**os.environ, 'NUMBA_CACHE_DIR': str(cache), **extra}
+        env = {key: value for key, value in os.environ.items() if key != 'NUMBA_CPU_NAME'}
+        env['NUMBA_CACHE_DIR'] = str(cache)
+        if level is not None:
+            env['NUMBA_CPU_NAME'] = level
         seconds = []
         for _ in range(2):  # the first compiles into the empty cache, the second loads it
             result = subprocess.run(
                 [sys.executable, '-c', WARM_UP], env=env, check=True, capture_output=True, text=True
             )
             seconds.append(float(result.stdout.strip().splitlines()[-1]))
-        print(f'kernels, {label}: compile {seconds[0]:.2f} s, load from cache {seconds[1]:.2f} s')
+        loads[label] = seconds[1]
+        environments[label] = env
+        print(f'kernels, {label}: compile {seconds[0]:.2f} s (no cache), load from cache {seconds[1]:.2f} s')
+    for label, load in loads.items():
+        if label != 'this CPU':
+            print(
+                f'cold-start penalty of a container job with the prebuilt {label} cache: '
+                f'{load - loads["this CPU"]:+.2f} s (vs a cache of this CPU)'
+            )
+    spec = bench_case(work, 120) / 'spec.json'
+    figures: dict[str, list[tuple[float, float, float]]] = {label: [] for label in environments}
+    for _ in range(runs):
+        for label, env in environments.items():
+            figures[label].append(timed(project_command(spec, work / 'out-level'), env))
+    for label, values in figures.items():
+        wall = statistics.median(value[0] for value in values)
+        cpu = statistics.median(value[1] for value in values)
+        print(f'project 120 m with the {label} kernels: wall {wall:.2f} s, cpu {cpu:.2f} s (median of {runs})')
 
 
 MULTI_DT = """
@@ -159,8 +190,13 @@ def main() -> None:
     per_core(args.work_dir)
     if not args.skip_memory:
         memory(args.work_dir)
-    start_up(args.work_dir)
+    start_up(args.work_dir, args.runs)
     multi_dt(args.work_dir)
+    # 6. the workflow end to end on a full scene, with its split (benchmarks/workflow_benchmark.py)
+    script = PROJECT / 'benchmarks' / 'workflow_benchmark.py'
+    subprocess.run(
+        [sys.executable, str(script), '--runs', str(args.runs), '--work-dir', str(args.work_dir)], check=True
+    )
     print(
         f'load average after: {os.getloadavg()[0]:.2f}; this process peak RSS '
         f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB'

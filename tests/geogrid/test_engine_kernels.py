@@ -222,3 +222,47 @@ def test_an_orbit_error_is_found_from_the_kernel_status(radar: RadarGeometry, ra
     scalars = [nodes.output_scalars(short, DT_12_DAYS_S)]
     with pytest.raises(OrbitError, match=r'the zero-Doppler \(geo2rdr\) iteration needs the orbit at .*outside'):
         nodes.compute_nodes(short, x, y, values, scalars)
+
+
+_BLAS_PROBE_SCRIPT = """
+import sys
+from hyp3_s1_m11m12.geogrid import nodes
+nodes.warm_up_kernels()
+skipped = 'scipy.linalg' not in sys.modules
+import scipy.linalg.cython_blas  # the probe's stand-in is gone: a later import works
+print(skipped, sys.modules['scipy.linalg.cython_blas'] is not None)
+"""
+
+
+def test_loading_the_kernels_skips_numbas_blas_probe_and_leaves_scipy_importable() -> None:
+    pytest.importorskip('scipy.linalg.cython_blas')
+    done = subprocess.run(
+        [sys.executable, '-c', _BLAS_PROBE_SCRIPT], check=True, capture_output=True, text=True, timeout=600
+    )
+    assert done.stdout.split() == ['True', 'True']
+
+
+def test_every_portable_target_gives_the_bits_of_the_host_build(tmp_path: Path) -> None:
+    """The image's prebuilt levels (x86-64-v3 where this CPU has it, generic) compute the host build's bits."""
+    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, cpu_flags, select_target
+
+    rasters = write_parameter_rasters(_grid(40, 6), tmp_path / 'rasters')
+    targets = ['host', GENERIC] + (['x86-64-v3'] if select_target(['x86-64-v3'], cpu_flags()) else [])
+    results = {}
+    for target in targets:
+        output = tmp_path / f'{target}.npz'
+        env = {key: value for key, value in os.environ.items() if key != 'NUMBA_CPU_NAME'}
+        if target != 'host':  # a cache of its own: the test compiles each level rather than trusting a cache
+            env |= {'NUMBA_CPU_NAME': target, 'NUMBA_CACHE_DIR': str(tmp_path / f'cache-{target}')}
+        subprocess.run(
+            [sys.executable, '-c', _JIT_SCRIPT, json.dumps(rasters.present()), str(DT_12_DAYS_S), str(output)],
+            check=True,
+            env=env,
+            timeout=600,
+        )
+        results[target] = dict(np.load(output))
+    assert (results['host'][LOCATION][0] != NODATA).any()
+    for target in targets[1:]:
+        assert sorted(results[target]) == sorted(results['host'])
+        for name, array in results['host'].items():
+            assert results[target][name].tobytes() == array.tobytes(), (target, name)

@@ -87,11 +87,20 @@ def test_the_image_compiles_no_upstream_code():
     assert ' AS ' not in DOCKERFILE and 'git clone' not in DOCKERFILE and 'compiler' not in DOCKERFILE
 
 
-def test_the_numba_cache_is_warmed_for_a_generic_cpu():
-    """numba keys its cache on the CPU model: without a generic target it misses on every other host."""
-    assert re.search(r'^ENV NUMBA_CPU_NAME=generic$', DOCKERFILE, re.MULTILINE)
-    assert DOCKERFILE.index('NUMBA_CPU_NAME=generic') < DOCKERFILE.index('warm_up_kernels()')
-    assert DOCKERFILE.index('ENV NUMBA_CACHE_DIR=') < DOCKERFILE.index('warm_up_kernels()')
+def test_the_numba_cache_is_warmed_for_every_portable_target_ending_with_generic():
+    """numba keys its cache on the CPU: the image warms it for each portable level it lists (generic last, which
+    fits every x86-64 host), before any job, into the cache folder the jobs read."""
+    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, LEVEL_FLAGS, TARGETS_VARIABLE
+
+    match = re.search(rf'^ENV {TARGETS_VARIABLE}="([^"]+)"$', DOCKERFILE, re.MULTILINE)
+    assert match is not None
+    targets = match[1].split()
+    assert targets[-1] == GENERIC and all(target in LEVEL_FLAGS for target in targets)
+    assert 'NUMBA_CPU_NAME=generic' not in DOCKERFILE  # a fixed target would ignore the list
+    warm = DOCKERFILE.index('warm_up_kernels()')
+    assert DOCKERFILE.index(f'for target in ${{{TARGETS_VARIABLE}}}') < warm
+    assert DOCKERFILE.index('NUMBA_CPU_NAME="${target}"') < warm
+    assert DOCKERFILE.index('ENV NUMBA_CACHE_DIR=') < warm
 
 
 def hadolint() -> str | None:

@@ -68,9 +68,11 @@ class GeogridArrays:
 
 
 def load_kernels_in_background() -> threading.Thread:
-    """Start loading the compiled kernels (numba import + cache load, or compilation) in a thread, so that the
-    serial set-up (opening rasters, the bounding box, pyproj) hides it; the first block waits for it."""
-    thread = threading.Thread(target=kernels.compiled, name='geogrid-kernels', daemon=True)
+    """Start loading the compiled kernels in a thread, so that the serial set-up (opening rasters, the bounding
+    box, pyproj, the first reads) hides it; the first block waits for it. Loading is numba's import, the cache
+    load or a compilation, and the first call of each kernel (numba loads a signature's machine code then: done
+    here on empty inputs, not by the first block while the other workers wait for it)."""
+    thread = threading.Thread(target=nodes.warm_up_kernels, name='geogrid-kernels', daemon=True)
     thread.start()
     return thread
 

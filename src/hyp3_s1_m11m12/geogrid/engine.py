@@ -11,8 +11,9 @@ import logging
 import shutil
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,14 @@ from hyp3_s1_m11m12.geogrid.blocks import (
 from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, close_all
 from hyp3_s1_m11m12.geogrid.kernels import OutputScalars
 from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
-from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
+from hyp3_s1_m11m12.geogrid.types import (
+    DEFAULT_SETTINGS,
+    BandSink,
+    GeogridResult,
+    GeogridSettings,
+    ParameterRasters,
+    check_dt,
+)
 from hyp3_s1_m11m12.geogrid.vocabulary import DT_INDEPENDENT_OUTPUTS, OUTPUTS
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 
@@ -48,6 +56,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = 'numpy'  # the CLI value of the project's own engine, kept for compatibility
+# Blocks a run's GeoTIFF writer may lag behind (each holds its block's bands, a few MB): enough to keep the
+# compression off the main thread's path, few enough to keep the memory flat.
+WRITE_AHEAD_BLOCKS = 2
 
 
 def compute_geogrid_for_dts(
@@ -126,6 +137,7 @@ def run_geogrid_for_dts(
     prefixes: Sequence[str] | None = None,
     creation_options: CreationOptions | None = None,
     block_nodes: int | None = None,
+    sinks: Sequence[BandSink | None] | None = None,
 ) -> list[GeogridResult]:
     """Write autoRIFT's window_*.tif for each (dt, existing output folder) of `runs`, with one geometry pass.
 
@@ -134,8 +146,8 @@ def run_geogrid_for_dts(
     compression, values unchanged). The files are written straight into the folders: staging and publishing are
     the outermost caller's (staging.staged_directory); on an error the files this call created are removed. The
     bands of the files named in `keep_bands` (all bands, or a mapping file -> leading band count) are also returned in
-    memory (GeogridResult.bands), so that the caller need not read
-    them back.
+    memory (GeogridResult.bands), so that the caller need not read them back; a run's entry of `sinks` (one per
+    run) receives its bands block by block instead, for a consumer that needs no whole band (bounded memory).
 
     Raises:
         GeogridInputError: bad dt, a missing output folder, rasters not on the DEM grid, a geographic DEM, no
@@ -147,6 +159,9 @@ def run_geogrid_for_dts(
     names = list(prefixes) if prefixes is not None else [''] * len(runs)
     if len(names) != len(runs):
         raise ValueError('one file-name prefix per run')
+    run_sinks = list(sinks) if sinks is not None else [None] * len(runs)
+    if len(run_sinks) != len(runs):
+        raise ValueError('one band sink (or None) per run')
     for dt, output_dir in runs:
         check_dt(dt)
         if not output_dir.is_dir():
@@ -167,7 +182,7 @@ def run_geogrid_for_dts(
         ]
         kept: list[dict[str, np.ndarray]] = [{} for _ in runs]
         try:
-            _write_runs(plan, opened, dt_outputs, paths, keep_bands, kept, creation_options, block_nodes)
+            _write_runs(plan, opened, dt_outputs, paths, keep_bands, kept, creation_options, block_nodes, run_sinks)
         except BaseException:
             for written in paths:
                 for path in written.values():
@@ -191,13 +206,15 @@ def _write_runs(
     kept: list[dict[str, np.ndarray]],
     creation_options: CreationOptions | None,
     block_nodes: int | None,
+    sinks: Sequence[BandSink | None],
 ) -> None:
-    """Write every block of every dt into its files (and the kept bands into `kept`).
+    """Write every block of every dt into its files (the kept bands into `kept`, each block to the run's sink).
 
     With several dt values the files of DT_INDEPENDENT_OUTPUTS are written for the first only and copied for the
-    others (same bands, same creation options: the same bytes), and each block's files of the different dt values
-    are written on as many threads (GDAL compresses with the GIL released; one file is only ever written by one
-    thread at a time).
+    others (same bands, same creation options: the same bytes). Each run's files are written by a thread of its own
+    (GDAL compresses with the GIL released; a file is only ever written by one thread, in row order), up to
+    WRITE_AHEAD_BLOCKS blocks behind the main thread, which meanwhile reads the next block's rasters: the
+    compression is not on the main thread's path.
     """
     window = plan.window
     nodata = plan.context.settings.nodata_out
@@ -213,7 +230,8 @@ def _write_runs(
         for name, tiff in run_tiffs.items():
             tiff.write_rows(first_row, outputs[name])
 
-    writers = ThreadPoolExecutor(max_workers=min(len(paths), blocks.available_workers()), thread_name_prefix='tiff')
+    writers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f'tiff{run}') for run in range(len(paths))]
+    pending: deque[list[Future[None]]] = deque()
     try:
         for run, files in enumerate(paths):
             tiffs.append({})
@@ -232,11 +250,19 @@ def _write_runs(
                     nodata,
                     options=creation_options(np.dtype(dtype), rows_per_block) if creation_options else (),
                 )
+        for sink in sinks:
+            if sink is not None:
+                sink.start(window.l_count, window.p_count)
         for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs, block_nodes=rows_per_block * window.p_count):
-            written = [
-                writers.submit(write_block, run_tiffs, first_row, outputs)
-                for run_tiffs, outputs in zip(tiffs, per_dt, strict=True)
-            ]
+            pending.append(
+                [
+                    writer.submit(write_block, run_tiffs, first_row, outputs)
+                    for writer, run_tiffs, outputs in zip(writers, tiffs, per_dt, strict=True)
+                ]
+            )
+            for sink, outputs in zip(sinks, per_dt, strict=True):
+                if sink is not None:  # while the files are written: both only read the block
+                    sink.add(first_row, outputs)
             for bands, outputs in zip(kept, per_dt, strict=True):
                 for name in counts.keys() & paths[0].keys():
                     array = outputs[name]
@@ -244,17 +270,23 @@ def _write_runs(
                     if name not in bands:
                         bands[name] = np.empty((*kept_rows.shape[:-2], window.l_count, window.p_count), array.dtype)
                     bands[name][..., first_row : first_row + array.shape[-2], :] = kept_rows
-            for future in written:
+            while len(pending) > WRITE_AHEAD_BLOCKS:
+                for future in pending.popleft():
+                    future.result()
+        while pending:
+            for future in pending.popleft():
                 future.result()
     except BaseException as error:
-        writers.shutdown(wait=True, cancel_futures=True)
+        for writer in writers:
+            writer.shutdown(wait=True, cancel_futures=True)
         # The failed write's frames hold a band, which keeps its dataset open past our close otherwise.
         for failed in (error, error.__context__):
             if failed is not None:
                 traceback.clear_frames(failed.__traceback__)
         close_all(tiff for files in tiffs for tiff in files.values())
         raise
-    writers.shutdown(wait=True)
+    for writer in writers:
+        writer.shutdown(wait=True)
     failure = close_all(tiff for files in tiffs for tiff in files.values())
     if failure is None:
         try:

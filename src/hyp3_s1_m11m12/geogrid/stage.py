@@ -22,7 +22,14 @@ from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
 from hyp3_s1_m11m12.geogrid import autorift_engine, isce2_child
 from hyp3_s1_m11m12.geogrid.spec import load_spec
-from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, GeogridResult, GeogridSettings, ParameterRasters, check_dt
+from hyp3_s1_m11m12.geogrid.types import (
+    DEFAULT_SETTINGS,
+    BandSink,
+    GeogridResult,
+    GeogridSettings,
+    ParameterRasters,
+    check_dt,
+)
 from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.staging import staged_directory
@@ -66,6 +73,7 @@ class GeogridRun:
     projection_wkt: str = ''
     nodata: float = float(constants.NODATA_OUT)
     bands: Bands | None = field(default=None, repr=False)
+    streamed: bool = False  # the run's band sink received every block (the project's engine)
 
 
 def resolve_engine(engine: str) -> str:
@@ -132,8 +140,10 @@ def _run_project_engine(
     settings: GeogridSettings,
     compression: str,
     keep_matrix_bands: bool,
+    sinks: Sequence[BandSink] | None,
 ) -> list[GeogridRun]:
-    """The project's engine for every dt with one geometry pass, keeping the bands M11/M12 need in memory if asked."""
+    """The project's engine for every dt with one geometry pass, feeding `sinks` (one per dt) block by block, or
+    else keeping the bands M11/M12 need in memory if asked."""
     from hyp3_s1_m11m12.geogrid import engine
 
     results = engine.run_geogrid_for_dts(
@@ -141,10 +151,11 @@ def _run_project_engine(
         [(dt, output_dir) for dt in dts_seconds],
         rasters,
         settings,
-        keep_bands=MATRIX_INPUT_BANDS if keep_matrix_bands else {},
+        keep_bands=MATRIX_INPUT_BANDS if keep_matrix_bands and sinks is None else {},
         prefixes=prefixes,
         creation_options=lambda dtype, rows: geotiff_options(compression, dtype, rows),
         block_nodes=BLOCK_NODES,
+        sinks=sinks,
     )
     return [
         GeogridRun(
@@ -155,6 +166,7 @@ def _run_project_engine(
             bands={
                 name: result.bands[name][:count] for name, count in MATRIX_INPUT_BANDS.items() if name in result.bands
             },
+            streamed=sinks is not None,
         )
         for result in results
     ]
@@ -213,12 +225,14 @@ def geogrid_for_repeat_times(
     compression: str = 'none',
     work_dir: Path | None = None,
     keep_matrix_bands: bool = True,
+    sinks: Sequence[BandSink] | None = None,
 ) -> list[GeogridRun]:
     """Geogrid for each repeat time, its files named `prefix` + window_*.tif in the existing folder `output_dir`.
 
     The one entry point for many dt values on one reference geometry: with the project's engine the dt-independent
     radar geometry is computed once for all of them (each dt's files bit-identical to a single-dt run); a
-    file-writing engine (autorift, both) runs once per dt.
+    file-writing engine (autorift, both) runs once per dt. With the project's engine, `sinks` (one per dt) receive
+    the bands block by block (GeogridRun.streamed); a file-writing engine leaves them unused.
 
     Raises:
         GeogridInputError: an unknown or unavailable engine or compression, or whatever input the engine rejects.
@@ -226,6 +240,8 @@ def geogrid_for_repeat_times(
     """
     if len(dts_seconds) != len(prefixes):
         raise ValueError('one file-name prefix per repeat time')
+    if sinks is not None and len(sinks) != len(dts_seconds):
+        raise ValueError('one band sink per repeat time')
     name = resolve_engine(engine)
     geotiff_options(compression, np.int32, None)  # an unknown compression fails before any work
     for dt_seconds in dts_seconds:
@@ -238,7 +254,7 @@ def geogrid_for_repeat_times(
         )
     if name == 'numpy':  # one geometry pass for every dt
         runs = _run_project_engine(
-            radar, dts_seconds, rasters, output_dir, prefixes, settings, compression, keep_matrix_bands
+            radar, dts_seconds, rasters, output_dir, prefixes, settings, compression, keep_matrix_bands, sinks
         )
     else:
         runs = [

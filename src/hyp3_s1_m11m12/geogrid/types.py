@@ -3,7 +3,10 @@
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import GeogridInputError
@@ -13,7 +16,26 @@ from hyp3_s1_m11m12.geogrid.vocabulary import RASTER_NAMES
 # The autoRIFT radar Geogrid release whose algorithm the project's engine follows (bit-identical on the goldens).
 REFERENCE_GEOGRID_VERSION = '1.6.0'
 
-__all__ = ['DEFAULT_SETTINGS', 'RASTER_NAMES', 'GeogridResult', 'GeogridSettings', 'ParameterRasters', 'check_dt']
+__all__ = [
+    'DEFAULT_SETTINGS',
+    'RASTER_NAMES',
+    'BandSink',
+    'GeogridResult',
+    'GeogridSettings',
+    'ParameterRasters',
+    'check_dt',
+]
+
+
+class BandSink(Protocol):
+    """Receives one run's output bands block by block as the engine produces them (in row order, from one thread),
+    so that a consumer (e.g. M11/M12) needs neither the whole bands in memory nor the files read back."""
+
+    def start(self, rows: int, columns: int) -> None:
+        """Called once, before the first block, with the grid's size (l_count, p_count)."""
+
+    def add(self, first_row: int, bands: dict[str, npt.NDArray[np.generic]]) -> None:
+        """One block: file name -> array of shape (bands, rows of the block, columns), valid during the call only."""
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,14 @@ from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.products.conversion_matrices import MATRIX_DTYPES, write_conversion_matrices
 from hyp3_s1_m11m12.products.mapping import mapping_attributes
-from hyp3_s1_m11m12.products.matrices import GeogridBands, conversion_matrices_from_bands, read_geogrid_bands
+from hyp3_s1_m11m12.products.matrices import (
+    GeogridBands,
+    MatrixAccumulator,
+    conversion_matrices_from_bands,
+    read_geogrid_bands,
+)
 from hyp3_s1_m11m12.products.provenance import NETCDF_EXTENSION, PRODUCT_SUFFIX, QUICKLOOK_EXTENSION, Provenance
-from hyp3_s1_m11m12.products.quicklook import write_quicklook
+from hyp3_s1_m11m12.products.quicklook import import_drawing_in_background, write_quicklook
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.staging import Staging, staged_directory
 
@@ -86,10 +91,15 @@ def check_choices(engine: str, m11m12_dtype: str, geotiff_compression: str) -> N
 
 
 def _pair_products(
-    run: GeogridRun, provenance: Provenance, parameter_set: ParameterSet, staging: Staging, m11m12_dtype: str
+    run: GeogridRun,
+    accumulator: MatrixAccumulator,
+    provenance: Provenance,
+    parameter_set: ParameterSet,
+    staging: Staging,
+    m11m12_dtype: str,
 ) -> CorrectionProducts:
-    """M11/M12 from the bands Geogrid kept in memory (read back only for an engine that wrote files), then the
-    NetCDF and the quick-look, written at the same time."""
+    """M11/M12 as the project's engine produced the bands (`accumulator`, fed block by block), or from the files
+    of an engine that wrote only files; then the NetCDF and the quick-look, written at the same time."""
     result = run.result
     if result.epsg != parameter_set.epsg:
         raise GeogridInputError(
@@ -103,13 +113,16 @@ def _pair_products(
             'the parameter file lacks rasters M11/M12 need (dhdx, dhdy, vx, vy, ...), or the engine is too old; use '
             'a complete ITS_LIVE parameter file and autoRIFT >= 1.5'
         )
-    if run.bands is not None and run.geotransform is not None:
-        bands = GeogridBands(
-            run.bands, run.geotransform, run.projection_wkt, run.nodata, f'Geogrid of {provenance.stem}'
+    if run.streamed and run.geotransform is not None:
+        matrices = accumulator.finish(run.geotransform, run.projection_wkt)
+    elif run.bands and run.geotransform is not None:
+        source = f'Geogrid of {provenance.stem}'
+        matrices = conversion_matrices_from_bands(
+            GeogridBands(run.bands, run.geotransform, run.projection_wkt, run.nodata, source)
         )
     else:
-        bands = read_geogrid_bands(staging.products, {name: path.name for name, path in result.outputs.items()})
-    matrices = conversion_matrices_from_bands(bands)
+        names = {name: path.name for name, path in result.outputs.items()}
+        matrices = conversion_matrices_from_bands(read_geogrid_bands(staging.products, names))
     stem = f'{provenance.stem}{PRODUCT_SUFFIX}'
     netcdf, quicklook = (
         staging.products / f'{stem}{NETCDF_EXTENSION}',
@@ -173,6 +186,8 @@ def products_in_staging(
     if len(set(stems)) != len(stems):
         raise GeogridInputError(f'a secondary is given twice ({", ".join(sorted(stems))}); give each once')
     staging.claim([name for stem in stems for name in product_names(stem)])
+    accumulators = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}') for stem in stems]
+    import_drawing_in_background()  # while Geogrid runs, rather than before it or after
     runs = geogrid_for_repeat_times(
         radar,
         [timing.dt_seconds for timing in repeat_times],
@@ -182,16 +197,11 @@ def products_in_staging(
         engine=engine,
         compression=geotiff_compression,
         work_dir=staging.work,
+        sinks=accumulators,
     )
     return [
-        _pair_products(
-            run,
-            _with_engine(provenance, run),
-            parameter_set,
-            staging,
-            m11m12_dtype,
-        )
-        for run, provenance in zip(runs, provenances, strict=True)
+        _pair_products(run, accumulator, _with_engine(provenance, run), parameter_set, staging, m11m12_dtype)
+        for run, accumulator, provenance in zip(runs, accumulators, provenances, strict=True)
     ]
 
 

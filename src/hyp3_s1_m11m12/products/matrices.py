@@ -117,65 +117,133 @@ def _with_nan(values: npt.NDArray[np.generic], nodata: float | None) -> tuple[Fl
     return floats, mask
 
 
-def conversion_matrices_from_bands(geogrid: GeogridBands) -> ConversionMatrices:
-    """M11/M12 from Geogrid's bands in memory (the workflow's path: nothing is read back from disk).
+def median_of_tallies(tallies: Mapping[float, int]) -> float:
+    """np.median of the values that `tallies` counts (value -> occurrences), without the values themselves: the
+    middle value, or for an even count the mean of the two middle ones, computed as numpy does ((a + b) / 2)."""
+    values = np.array(sorted(tallies), dtype=np.float64)
+    cumulative = np.cumsum([tallies[value] for value in values.tolist()])
+    total = int(cumulative[-1])
 
-    Nodata (window_location band 1, or any of X1, X2, Y1, Y2, sf1) becomes NaN. dr_to_vr_factor is the median of
-    the valid values of window_rdr_off2vel_x_vec band 3.
+    def element(rank: int) -> np.float64:  # the rank-th (0-based) of the sorted values
+        return values[int(np.searchsorted(cumulative, rank, side='right'))]
+
+    if total % 2:
+        return float(element(total // 2))
+    return float((element(total // 2 - 1) + element(total // 2)) / 2.0)
+
+
+def _grid_shape(bands: Mapping[str, npt.NDArray[np.generic]], source: str) -> tuple[int, int]:
+    """(rows, columns) of bands that hold everything M11/M12 need, all on one grid."""
+    for name, count in MATRIX_INPUT_BANDS.items():
+        if name not in bands or bands[name].ndim != 3 or bands[name].shape[0] < count:
+            raise ProductError(
+                f'{source}: {name} is missing or has fewer than {count} band(s); it is not a complete '
+                'Geogrid output, run Geogrid again'
+            )
+    shape = bands[LOCATION].shape[1:]
+    for name in MATRIX_INPUT_BANDS:
+        if bands[name].shape[1:] != shape:
+            raise ProductError(
+                f'{source}: {name} is not on the grid of {LOCATION} ({bands[name].shape[1:]} vs '
+                f'{shape}); all Geogrid outputs must come from the same run, run Geogrid again'
+            )
+    return int(shape[0]), int(shape[1])
+
+
+class MatrixAccumulator:
+    """M11/M12 built block by block from Geogrid's bands: a geogrid BandSink, so that the workflow holds only the
+    two matrices, never the whole bands they come from (and reads nothing back).
+
+    Each block is converted as the whole grid would be (elementwise operations, so the same bits); nodata
+    (window_location band 1, or any of X1, X2, Y1, Y2, sf1) becomes NaN. dr_to_vr_factor is the median of the valid
+    values of window_rdr_off2vel_x_vec band 3, tallied per distinct value (all nodes share one: dr x 365 / dt_days).
+    """
+
+    def __init__(self, nodata: float | None = float(constants.NODATA_OUT), source: str = 'the Geogrid outputs') -> None:
+        self.nodata = nodata
+        self.source = source  # named in error messages
+        self._m11: FloatArray | None = None
+        self._m12: FloatArray | None = None
+        self._rows_added = 0
+        self._factor_tallies: dict[float, int] = {}
+
+    def start(self, rows: int, columns: int) -> None:
+        self._m11 = np.full((rows, columns), np.nan)
+        self._m12 = np.full((rows, columns), np.nan)
+        self._rows_added = 0
+        self._factor_tallies = {}
+
+    def add(self, first_row: int, bands: Mapping[str, npt.NDArray[np.generic]]) -> None:
+        rows, columns = _grid_shape(bands, self.source)
+        if self._m11 is None or self._m12 is None:
+            raise ValueError('start() the accumulator with the grid size first')
+        if columns != self._m11.shape[1] or not 0 <= first_row <= self._m11.shape[0] - rows:
+            raise ProductError(f'{self.source}: a block of {rows} x {columns} at row {first_row} is off the grid')
+        _, location_mask = _with_nan(bands[LOCATION][0], self.nodata)
+        x1, x2, offset2vr = (_with_nan(band, self.nodata)[0] for band in bands[OFF2VEL_X][:3])
+        y1, y2 = (_with_nan(band, self.nodata)[0] for band in bands[OFF2VEL_Y][:2])
+        sf1, _ = _with_nan(bands[SCALE_FACTOR][0], self.nodata)
+        m11, m12 = compute_conversion_matrices(x1, x2, y1, y2, sf1)
+        m11[location_mask] = np.nan
+        m12[location_mask] = np.nan
+        self._m11[first_row : first_row + rows] = m11
+        self._m12[first_row : first_row + rows] = m12
+        self._rows_added += rows
+        values, counts = np.unique(offset2vr[np.isfinite(offset2vr)], return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            self._factor_tallies[value] = self._factor_tallies.get(value, 0) + count
+
+    def finish(
+        self, geotransform: tuple[float, float, float, float, float, float], projection_wkt: str
+    ) -> ConversionMatrices:
+        """The matrices on the grid of GDAL (corner) `geotransform` in `projection_wkt`.
+
+        Raises:
+            ProductError: not every row was added; the grid is rotated or has no EPSG code; nothing is valid.
+        """
+        if self._m11 is None or self._m12 is None or self._rows_added != self._m11.shape[0]:
+            raise ProductError(f'{self.source}: Geogrid stopped before its last row; run Geogrid again')
+        if geotransform[2] != 0 or geotransform[4] != 0:
+            raise ProductError(
+                f'the Geogrid grid of {self.source} is rotated (geotransform {geotransform}); '
+                'ITS_LIVE grids are north-up, use a north-up DEM'
+            )
+        if not projection_wkt:
+            raise ProductError(
+                f"{self.source}: {LOCATION} has no map projection; Geogrid writes the DEM's CRS, "
+                'give it a DEM with an EPSG-coded UTM or polar stereographic CRS'
+            )
+        _, epsg = spatial_reference(projection_wkt)
+        if not self._factor_tallies or not np.isfinite(self._m11).any():
+            raise ProductError(
+                f'{self.source} have no valid node (the map grid does not overlap the radar image); check that the '
+                'parameter rasters cover the scene'
+            )
+        centre_geotransform = pixel_centre_geotransform(geotransform)
+        rows, columns = self._m11.shape
+        x, y = cell_centres(centre_geotransform, (int(rows), int(columns)))
+        return ConversionMatrices(
+            M11=self._m11,
+            M12=self._m12,
+            x=x,
+            y=y,
+            epsg=epsg,
+            geotransform=centre_geotransform,
+            dr_to_vr_factor=median_of_tallies(self._factor_tallies),
+        )
+
+
+def conversion_matrices_from_bands(geogrid: GeogridBands) -> ConversionMatrices:
+    """M11/M12 from Geogrid's whole bands in memory (e.g. read back from its files): one block of the accumulator.
 
     Raises:
         ProductError: a band is missing; the grids differ; the grid is rotated or has no EPSG code; nothing is valid.
     """
-    for name, count in MATRIX_INPUT_BANDS.items():
-        if name not in geogrid.bands or geogrid.bands[name].ndim != 3 or geogrid.bands[name].shape[0] < count:
-            raise ProductError(
-                f'{geogrid.source}: {name} is missing or has fewer than {count} band(s); it is not a complete Geogrid '
-                'output, run Geogrid again'
-            )
-    shape = geogrid.bands[LOCATION].shape[1:]
-    for name in MATRIX_INPUT_BANDS:
-        if geogrid.bands[name].shape[1:] != shape:
-            raise ProductError(
-                f'{geogrid.source}: {name} is not on the grid of {LOCATION} ({geogrid.bands[name].shape[1:]} vs '
-                f'{shape}); all Geogrid outputs must come from the same run, run Geogrid again'
-            )
-    geotransform = geogrid.geotransform
-    if geotransform[2] != 0 or geotransform[4] != 0:
-        raise ProductError(
-            f'the Geogrid grid of {geogrid.source} is rotated (geotransform {geotransform}); '
-            'ITS_LIVE grids are north-up, use a north-up DEM'
-        )
-    if not geogrid.projection_wkt:
-        raise ProductError(
-            f"{geogrid.source}: {LOCATION} has no map projection; Geogrid writes the DEM's CRS, "
-            'give it a DEM with an EPSG-coded UTM or polar stereographic CRS'
-        )
-    _, epsg = spatial_reference(geogrid.projection_wkt)
-
-    _, location_mask = _with_nan(geogrid.bands[LOCATION][0], geogrid.nodata)
-    x1, x2, offset2vr = (_with_nan(band, geogrid.nodata)[0] for band in geogrid.bands[OFF2VEL_X][:3])
-    y1, y2 = (_with_nan(band, geogrid.nodata)[0] for band in geogrid.bands[OFF2VEL_Y][:2])
-    sf1, _ = _with_nan(geogrid.bands[SCALE_FACTOR][0], geogrid.nodata)
-    m11, m12 = compute_conversion_matrices(x1, x2, y1, y2, sf1)
-    m11[location_mask] = np.nan
-    m12[location_mask] = np.nan
-    valid_offset2vr = offset2vr[np.isfinite(offset2vr)]
-    if valid_offset2vr.size == 0 or not np.isfinite(m11).any():
-        raise ProductError(
-            f'{geogrid.source} have no valid node (the map grid does not overlap the radar image); check that the '
-            'parameter rasters cover the scene'
-        )
-    centre_geotransform = pixel_centre_geotransform(geotransform)
-    x, y = cell_centres(centre_geotransform, (int(shape[0]), int(shape[1])))
-    return ConversionMatrices(
-        M11=m11,
-        M12=m12,
-        x=x,
-        y=y,
-        epsg=epsg,
-        geotransform=centre_geotransform,
-        dr_to_vr_factor=float(np.median(valid_offset2vr)),
-    )
+    accumulator = MatrixAccumulator(geogrid.nodata, geogrid.source)
+    rows, columns = _grid_shape(geogrid.bands, geogrid.source)
+    accumulator.start(rows, columns)
+    accumulator.add(0, geogrid.bands)
+    return accumulator.finish(geogrid.geotransform, geogrid.projection_wkt)
 
 
 def read_geogrid_bands(geogrid_dir: Path, names: Mapping[str, str] | None = None) -> GeogridBands:

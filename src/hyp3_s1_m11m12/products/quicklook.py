@@ -4,21 +4,26 @@ Read at a glance: the title names both scenes and dt (seconds and days); a field
 colour map centred on 0, a one-signed field a sequential one; each panel states its stretch; nodata cells are grey,
 distinct from the white background outside the grid. It is drawn from a decimated array: a full-scene grid has
 far more cells than the figure has pixels.
+
+matplotlib (about 0.3 s to import) is imported when the first PNG is drawn, or ahead of it by
+`import_drawing_in_background` while Geogrid keeps the cores busy, not at the workflow's serial start.
 """
 
 import math
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import Colormap
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from hyp3_s1_m11m12.errors import ProductError
 from hyp3_s1_m11m12.products.matrices import ConversionMatrices, FloatArray
 from hyp3_s1_m11m12.products.provenance import Provenance
 from hyp3_s1_m11m12.staging import atomic_file
+
+
+if TYPE_CHECKING:
+    from matplotlib.colors import Colormap
 
 
 # Colour limits at these percentiles of the valid values: a few extreme nodes near the image edge would
@@ -72,7 +77,21 @@ def quicklook_title(matrices: ConversionMatrices, provenance: Provenance | None)
     )
 
 
-def _colour_map(name: str) -> Colormap:
+def import_drawing() -> None:
+    """Import the parts of matplotlib the quick-look draws with."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    import matplotlib.patches  # noqa: F401
+
+
+def import_drawing_in_background() -> threading.Thread:
+    """Start importing matplotlib in a thread (an import the PNG will wait for, if it is still running)."""
+    thread = threading.Thread(target=import_drawing, name='quicklook-import', daemon=True)
+    thread.start()
+    return thread
+
+
+def _colour_map(name: str) -> 'Colormap':
     from matplotlib import colormaps
 
     return colormaps[name].with_extremes(bad=NODATA_COLOUR)
@@ -91,6 +110,10 @@ def write_quicklook(
         ProductError: `output_png` exists without `overwrite`, its folder is missing, or the write fails (no
             partial file is left).
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
     # A Figure without pyplot: no global state, no GUI backend, safe in threads.
     figure = Figure(figsize=FIGURE_SIZE_INCHES, dpi=DOTS_PER_INCH, facecolor=BACKGROUND_COLOUR)
     FigureCanvasAgg(figure)
