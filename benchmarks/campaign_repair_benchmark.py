@@ -10,19 +10,15 @@ Usage: python benchmarks/campaign_repair_benchmark.py [--granules 1000] [--cells
 import argparse
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from hyp3_s1_m11m12.campaign.plan import plan_campaign
 from hyp3_s1_m11m12.campaign.repair import repair_campaign
 from hyp3_s1_m11m12.campaign.table import write_table
-from hyp3_s1_m11m12.products.conversion_matrices import Provenance, write_conversion_matrices
-from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.granule import (
-    granule_name,
     simulated_granule_pair,
     synthetic_conversion_matrices,
-    write_synthetic_granule,
+    write_spoofed_granule_and_product,
 )
 
 
@@ -41,24 +37,8 @@ def main() -> None:
         granules, products = [], {}
         for index in range(args.granules):
             pair = simulated_granule_pair(6.0 + index)
-            granule = write_synthetic_granule(work / 'granules' / granule_name(pair, 240.0, 80.0), spoofed, pair)
-            provenance = Provenance(
-                software_version='bench',
-                repeat_time=RepeatTime(
-                    pair.dt_seconds,
-                    pair.reference_id,
-                    pair.reference_start,
-                    pair.reference_start + timedelta(seconds=pair.dt_seconds),
-                    pair.secondary_id,
-                ),
-                engine='numpy',
-                engine_version='bench',
-            )
-            product = write_conversion_matrices(
-                synthetic_conversion_matrices(pair.date_dt_days, shape=(args.cells, args.cells)),
-                work / 'products' / f'{pair.reference_id}_X_{pair.secondary_id}_conversion_matrices.nc',
-                provenance=provenance,
-                dtype='float32',
+            granule, product = write_spoofed_granule_and_product(
+                pair, work / 'granules', work / 'products', cells=args.cells, spoofed=spoofed, software_version='bench'
             )
             granules.append(granule)
             products[str(granule)] = str(product)

@@ -12,7 +12,6 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,12 @@ import pytest
 
 from hyp3_s1_m11m12.campaign.plan import plan_campaign
 from hyp3_s1_m11m12.campaign.table import journal_path, read_table, write_table
-from hyp3_s1_m11m12.products.conversion_matrices import Provenance, write_conversion_matrices
 from hyp3_s1_m11m12.products.granules.check import GranuleStatus, LazyS3Client, check_granule
 from hyp3_s1_m11m12.products.granules.fix import fix_granule
-from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.simulate.granule import (
-    granule_name,
     simulated_granule_pair,
     synthetic_conversion_matrices,
-    write_synthetic_granule,
+    write_spoofed_granule_and_product,
 )
 from hyp3_s1_m11m12.staging import LOCK_FILE_NAME, PARTIAL_FILE_PATTERN
 from hyp3_s1_m11m12.workflows.campaign import build_parser, run
@@ -62,24 +58,8 @@ def make_campaign(folder: Path) -> Campaign:
     granules, products = [], {}
     for index in range(GRANULES):
         pair = simulated_granule_pair(6.0 + index)
-        granule = write_synthetic_granule(folder / 'granules' / granule_name(pair, 240.0, 80.0), spoofed, pair)
-        provenance = Provenance(
-            software_version='test',
-            repeat_time=RepeatTime(
-                pair.dt_seconds,
-                pair.reference_id,
-                pair.reference_start,
-                pair.reference_start + timedelta(seconds=pair.dt_seconds),
-                pair.secondary_id,
-            ),
-            engine='numpy',
-            engine_version='test',
-        )
-        product = write_conversion_matrices(
-            synthetic_conversion_matrices(pair.date_dt_days, shape=(CELLS, CELLS)),
-            folder / 'products' / f'{pair.reference_id}_X_{pair.secondary_id}_conversion_matrices.nc',
-            provenance=provenance,
-            dtype='float32',
+        granule, product = write_spoofed_granule_and_product(
+            pair, folder / 'granules', folder / 'products', cells=CELLS, spoofed=spoofed, software_version='test'
         )
         original = folder / 'originals' / granule.name
         shutil.copyfile(granule, original)

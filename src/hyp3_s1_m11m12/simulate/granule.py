@@ -295,3 +295,38 @@ def shifted_scene_id(reference_id: str, secondary_start: datetime) -> str:
         return reference_id
     stamp = secondary_start.strftime('%Y%m%dT%H%M%S')
     return '_'.join([*parts[:5], stamp, stamp, *parts[7:]])
+
+
+def write_spoofed_granule_and_product(
+    pair: GranulePair,
+    granules_dir: Path,
+    products_dir: Path,
+    *,
+    cells: int,
+    spoofed: ConversionMatrices | None = None,
+    software_version: str = 'simulated',
+) -> tuple[Path, Path]:
+    """A campaign's unit of work: a V2 granule whose M11/M12 carry the 1-day spoof (as s1_correction left them), and
+    its pair's true-dt conversion-matrices product (float32), named as the workflow names it. `spoofed`: the 1-day
+    matrices of `cells` x `cells`, if already made (they do not depend on the pair)."""
+    from hyp3_s1_m11m12.products.conversion_matrices import write_conversion_matrices
+    from hyp3_s1_m11m12.products.provenance import Provenance
+    from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
+
+    matrices = spoofed if spoofed is not None else synthetic_conversion_matrices(1.0, shape=(cells, cells))
+    granule = write_synthetic_granule(granules_dir / granule_name(pair, 240.0, 80.0), matrices, pair)
+    secondary_start = pair.reference_start + timedelta(seconds=pair.dt_seconds)
+    timing = RepeatTime(pair.dt_seconds, pair.reference_id, pair.reference_start, secondary_start, pair.secondary_id)
+    provenance = Provenance(
+        software_version=software_version,
+        repeat_time=timing,
+        engine='numpy',
+        engine_version=software_version,
+    )
+    product = write_conversion_matrices(
+        synthetic_conversion_matrices(pair.date_dt_days, shape=(cells, cells)),
+        products_dir / f'{pair.reference_id}_X_{pair.secondary_id}_conversion_matrices.nc',
+        provenance=provenance,
+        dtype='float32',
+    )
+    return granule, product
