@@ -61,6 +61,26 @@ ENGINE_NAME = 'numpy'  # the CLI value of the project's own engine, kept for com
 WRITE_AHEAD_BLOCKS = 2
 
 
+class KeptBands:
+    """A BandSink keeping whole bands of some files: file name -> leading band count (None: all bands)."""
+
+    def __init__(self, counts: Mapping[str, int | None]) -> None:
+        self.counts = dict(counts)
+        self.bands: dict[str, np.ndarray] = {}
+        self._shape = (0, 0)
+
+    def start(self, rows: int, columns: int) -> None:
+        self._shape = (rows, columns)
+        self.bands = {}
+
+    def add(self, first_row: int, bands: dict[str, np.ndarray]) -> None:
+        for name in self.counts.keys() & bands.keys():
+            block = bands[name][: self.counts[name]]
+            if name not in self.bands:
+                self.bands[name] = np.empty((*block.shape[:-2], *self._shape), block.dtype)
+            self.bands[name][..., first_row : first_row + block.shape[-2], :] = block
+
+
 def compute_geogrid_for_dts(
     radar: RadarGeometry,
     dt_values: Sequence[float],
@@ -180,9 +200,11 @@ def run_geogrid_for_dts(
             {name: output_dir / f'{prefix}{name}' for name in plan.outputs}
             for (_, output_dir), prefix in zip(runs, names, strict=True)
         ]
-        kept: list[dict[str, np.ndarray]] = [{} for _ in runs]
+        counts = dict(keep_bands) if isinstance(keep_bands, Mapping) else dict.fromkeys(keep_bands, None)
+        kept = [KeptBands(counts) for _ in runs]
+        consumers = [[keeper] if sink is None else [keeper, sink] for keeper, sink in zip(kept, run_sinks, strict=True)]
         try:
-            _write_runs(plan, opened, dt_outputs, paths, keep_bands, kept, creation_options, block_nodes, run_sinks)
+            _write_runs(plan, opened, dt_outputs, paths, consumers, creation_options, block_nodes)
         except BaseException:
             for written in paths:
                 for path in written.values():
@@ -192,8 +214,8 @@ def run_geogrid_for_dts(
         opened.close()
     log.info(f'Geogrid (numpy) finished in {time.monotonic() - started:.1f} s')
     return [
-        _result(plan, dt, output_dir, written, bands)
-        for (dt, output_dir), written, bands in zip(runs, paths, kept, strict=True)
+        _result(plan, dt, output_dir, written, keeper.bands)
+        for (dt, output_dir), written, keeper in zip(runs, paths, kept, strict=True)
     ]
 
 
@@ -202,13 +224,11 @@ def _write_runs(
     opened: OpenRasters,
     dt_outputs: Sequence[OutputScalars],
     paths: Sequence[dict[str, Path]],
-    keep_bands: Collection[str] | Mapping[str, int],
-    kept: list[dict[str, np.ndarray]],
+    sinks: Sequence[Sequence[BandSink]],
     creation_options: CreationOptions | None,
     block_nodes: int | None,
-    sinks: Sequence[BandSink | None],
 ) -> None:
-    """Write every block of every dt into its files (the kept bands into `kept`, each block to the run's sink).
+    """Write every block of every dt into its files and hand it to that run's sinks (e.g. its KeptBands).
 
     With several dt values the files of DT_INDEPENDENT_OUTPUTS are written for the first only and copied for the
     others (same bands, same creation options: the same bytes). Each run's files are written by a thread of its own
@@ -219,10 +239,6 @@ def _write_runs(
     window = plan.window
     nodata = plan.context.settings.nodata_out
     rows_per_block = min(window.l_count, max(1, (block_nodes or blocks.BLOCK_NODES) // window.p_count))
-    # Leading bands kept per file (None: all): only what the caller needs stays in memory.
-    counts: dict[str, int | None] = (
-        dict(keep_bands) if isinstance(keep_bands, Mapping) else dict.fromkeys(keep_bands, None)
-    )
     copies = [(paths[0][name], files[name]) for files in paths[1:] for name in files if name in DT_INDEPENDENT_OUTPUTS]
     tiffs: list[dict[str, GeogridTiff]] = []
 
@@ -250,8 +266,8 @@ def _write_runs(
                     nodata,
                     options=creation_options(np.dtype(dtype), rows_per_block) if creation_options else (),
                 )
-        for sink in sinks:
-            if sink is not None:
+        for run_sinks in sinks:
+            for sink in run_sinks:
                 sink.start(window.l_count, window.p_count)
         for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs, block_nodes=rows_per_block * window.p_count):
             pending.append(
@@ -260,16 +276,9 @@ def _write_runs(
                     for writer, run_tiffs, outputs in zip(writers, tiffs, per_dt, strict=True)
                 ]
             )
-            for sink, outputs in zip(sinks, per_dt, strict=True):
-                if sink is not None:  # while the files are written: both only read the block
+            for run_sinks, outputs in zip(sinks, per_dt, strict=True):
+                for sink in run_sinks:  # while the files are written: both only read the block
                     sink.add(first_row, outputs)
-            for bands, outputs in zip(kept, per_dt, strict=True):
-                for name in counts.keys() & paths[0].keys():
-                    array = outputs[name]
-                    kept_rows = array[: counts[name]]
-                    if name not in bands:
-                        bands[name] = np.empty((*kept_rows.shape[:-2], window.l_count, window.p_count), array.dtype)
-                    bands[name][..., first_row : first_row + array.shape[-2], :] = kept_rows
             while len(pending) > WRITE_AHEAD_BLOCKS:
                 for future in pending.popleft():
                     future.result()

@@ -20,12 +20,7 @@ from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.products.conversion_matrices import MATRIX_DTYPES, write_conversion_matrices
 from hyp3_s1_m11m12.products.mapping import mapping_attributes
-from hyp3_s1_m11m12.products.matrices import (
-    GeogridBands,
-    MatrixAccumulator,
-    conversion_matrices_from_bands,
-    read_geogrid_bands,
-)
+from hyp3_s1_m11m12.products.matrices import MatrixAccumulator, conversion_matrices_from_bands, read_geogrid_bands
 from hyp3_s1_m11m12.products.provenance import NETCDF_EXTENSION, PRODUCT_SUFFIX, QUICKLOOK_EXTENSION, Provenance
 from hyp3_s1_m11m12.products.quicklook import import_drawing_in_background, write_quicklook
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
@@ -115,11 +110,6 @@ def _pair_products(
         )
     if run.streamed and run.geotransform is not None:
         matrices = accumulator.finish(run.geotransform, run.projection_wkt)
-    elif run.bands and run.geotransform is not None:
-        source = f'Geogrid of {provenance.stem}'
-        matrices = conversion_matrices_from_bands(
-            GeogridBands(run.bands, run.geotransform, run.projection_wkt, run.nodata, source)
-        )
     else:
         names = {name: path.name for name, path in result.outputs.items()}
         matrices = conversion_matrices_from_bands(read_geogrid_bands(staging.products, names))

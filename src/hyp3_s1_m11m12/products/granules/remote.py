@@ -20,7 +20,6 @@ data (an error, a redirect to another region) is asked again through boto3 itsel
 
 import io
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,7 +28,6 @@ from urllib.parse import urlparse
 import boto3
 import botocore.exceptions
 import h5py
-import requests
 import urllib3
 from botocore import UNSIGNED
 
@@ -81,18 +79,6 @@ def _total_size(content_range: str | None, location: str) -> int:
     if match is None or match[3] == '*':
         raise ProductError(f'{location}: the server sent no usable Content-Range ({content_range!r})')
     return int(match[3])
-
-
-_thread_state = threading.local()
-
-
-def http_session() -> requests.Session:
-    """One session per thread (requests sessions are not documented as thread-safe), with the network policy."""
-    session: requests.Session | None = getattr(_thread_state, 'session', None)
-    if session is None:
-        session = network.http_session()
-        _thread_state.session = session
-    return session
 
 
 @dataclass(frozen=True)
