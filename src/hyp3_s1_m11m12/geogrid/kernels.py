@@ -23,6 +23,7 @@ numba is imported (and the kernels compiled, or loaded from numba's cache) on fi
 
 import contextlib
 import functools
+import gc
 import math
 import os
 import sys
@@ -912,6 +913,9 @@ def _compile() -> Kernels:
 
     with _blas_probe_skipped():  # the module with the probe, loaded now rather than on first use
         import numba.np.arraymath
+    # numba's modules are ~10^5 objects that live until exit: frozen, the cyclic collector does not rescan them in
+    # every full collection (each tens of ms, while the main thread plans the run).
+    gc.freeze()
 
     def jit(function: Any, inline: str = 'never') -> Any:
         return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy', inline=inline)(function)
