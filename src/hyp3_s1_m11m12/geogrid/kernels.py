@@ -29,7 +29,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -917,7 +917,7 @@ def _compile() -> Kernels:
     # every full collection (each tens of ms, while the main thread plans the run).
     gc.freeze()
 
-    def jit(function: Any, inline: str = 'never') -> Any:
+    def jit(function: Any, inline: Literal['never', 'always'] = 'never') -> Any:
         return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy', inline=inline)(function)
 
     # Module-level names are resolved at compile time, so the helpers are compiled and bound here first.
