@@ -16,6 +16,7 @@ from hyp3_s1_m11m12.geogrid import blocks, kernels, nodes
 from hyp3_s1_m11m12.geogrid.engine import compute_geogrid_for_dts, compute_numpy_geogrid, run_geogrid_for_dts
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, ParameterRasters
 from hyp3_s1_m11m12.geogrid.vocabulary import DT_INDEPENDENT_OUTPUTS, LOCATION, OUTPUT_NAMES
+from hyp3_s1_m11m12.geometry import fast_projection
 from hyp3_s1_m11m12.geometry.ellipsoid import llh_to_ecef
 from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -147,7 +148,8 @@ def test_several_dt_values_give_the_bits_of_separate_runs(
 def test_warm_up_compiles_every_signature_a_run_uses(
     radar: RadarGeometry, rasters: ParameterRasters, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run after warm_up_kernels needs no new compilation: the image's cache then covers real jobs."""
+    """A run after warm_up_kernels needs no new compilation (the map projections' kernels included): the image's
+    cache then covers real jobs."""
     nodes.warm_up_kernels()
     compute_numpy_geogrid(radar, DT_12_DAYS_S, rasters, include_diagnostics=True)
     compute_numpy_geogrid(radar, DT_12_DAYS_S, _subset(rasters, ('dem',)))
@@ -156,6 +158,8 @@ def test_warm_up_compiles_every_signature_a_run_uses(
     compiled = kernels.compiled()
     assert len(compiled.radar.signatures) == 1
     assert len(compiled.outputs.signatures) == 1
+    for name, kernel in fast_projection.compiled()._asdict().items():
+        assert len(kernel.signatures) == 1, name
 
 
 def test_the_numpy_geo2rdr_agrees_with_the_kernel_to_a_physical_tolerance(
