@@ -248,7 +248,7 @@ def test_loading_the_kernels_skips_numbas_blas_probe_and_leaves_scipy_importable
 
 def test_every_portable_target_gives_the_bits_of_the_host_build(tmp_path: Path) -> None:
     """The image's prebuilt levels (x86-64-v3 where this CPU has it, generic) compute the host build's bits."""
-    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, cpu_flags, select_target
+    from hyp3_s1_m11m12.numba_target import GENERIC, cpu_flags, select_target
 
     rasters = write_parameter_rasters(_grid(40, 6), tmp_path / 'rasters')
     targets = ['host', GENERIC] + (['x86-64-v3'] if select_target(['x86-64-v3'], cpu_flags()) else [])

@@ -29,8 +29,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from hyp3_s1_m11m12 import numba_target
 from hyp3_s1_m11m12.constants import WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJOR_AXIS_M
-from hyp3_s1_m11m12.geogrid import numba_target
 from hyp3_s1_m11m12.geogrid.vocabulary import DEG2RAD, DEGENERACY_LIMIT_DEG, INT32_MIN
 
 

@@ -35,6 +35,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from hyp3_s1_m11m12 import numba_target
+
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -615,8 +617,6 @@ _kernels: Kernels | None = None
 
 
 def _compile() -> Kernels:
-    from hyp3_s1_m11m12.geogrid import numba_target  # here: geometry needs geogrid's numba set-up only for this
-
     numba = numba_target.import_numba()
 
     def jit(function: Any, inline: str = 'never') -> Any:

@@ -1,4 +1,5 @@
-"""The CPU target the kernels are compiled for, so that a container's prebuilt numba cache fits whatever host runs it.
+"""numba's set-up for the package's compiled kernels (geogrid/kernels.py, geometry/fast_projection.py): the CPU target
+they are compiled for, so that a container's prebuilt numba cache fits whatever host runs it, and import_numba().
 
 numba keys its cache on the CPU it compiles for: a cache built for the image's build machine misses on every other
 host, and each job would pay a 10-35 s compile. The image therefore builds the cache for portable x86-64 levels
