@@ -4,23 +4,24 @@ These kernels do the floating-point operations of PROJ's pipelines between EPSG:
 in PROJ's order and with the C maths library functions PROJ calls (numba calls libm; no fast-math, so no FMA
 contraction: the PROJ of pyproj's wheel is an x86-64 baseline build without FMA), so they return the same float64
 for every point, failures included: a point PROJ cannot project comes back as inf in both coordinates and a NaN
-input gives NaN in both. Most of pyproj's time is those libm calls themselves (a UTM point needs nine: sincos
-three times, atan2, hypot, asinh or exp, sinh, ...), which the kernels make too; they save PROJ's per-point
-machinery (the pipeline, its unit conversion step, error state) and overlap the calls of neighbouring points:
-~80-95 ns per UTM point against ~140 ns, ~45-55 ns (~170-200 ns) against ~90 ns (~300 ns) for the polar forward
-(inverse).
+input gives NaN in both. Over half of pyproj's time is those libm calls themselves (a UTM point needs six or
+seven: sincos three times, atan2, hypot and asinh one way; sincos twice, exp, sinh, atan2 twice, hypot the other),
+which the kernels make too, so they are bound by libm's speed (single-threaded, ~75 ns of libm per UTM point on the
+development machine's AMD EPYC): they save PROJ's per-point machinery (the pipeline, its unit conversion step,
+error state) and overlap the calls of neighbouring points. UTM ~80-90 ns per point against pyproj's ~135-145 (the
+inverse on rows of a grid ~80), polar stereographic ~45-60 against ~90 forward and ~160-200 against ~300 inverse.
 
 - UTM (EPSG 32601-32660 north, 32701-32760 south): PROJ's `utm`, the exact (Poder/Engsager) transverse Mercator
   that PROJ uses unless +approx is set or proj.ini says otherwise (tmerc.cpp).
 - Polar stereographic EPSG 3413 (north, lat_ts 70, lon_0 -45) and 3031 (south, lat_ts -71, lon_0 0): PROJ's
   `stere` in its polar ellipsoidal form (stere.cpp).
 
-The series coefficients and scale constants are computed in Python with the expressions of PROJ's set-up
-(CPython's math module calls the same libm). The per-point code reproduces, in order: the unit conversion
-(degrees <-> radians by multiplication with PROJ's factors), pj_fwd / pj_inv's preparation and finalisation (the
-latitude and longitude checks, longitude wrapping, the central meridian, the semi-major axis and false
-easting/northing applied as PROJ does it: multiply by `a` then add x0, or subtract x0 then multiply by 1/a), and the
-projection itself.
+The series coefficients and scale constants are computed in Python with the expressions of PROJ's set-up (CPython's
+math module calls the same libm for the functions used there). The per-point code reproduces, in order: the unit
+conversion (degrees <-> radians by multiplication with PROJ's factors), pj_fwd / pj_inv's preparation and
+finalisation (the latitude and longitude checks, longitude wrapping, the central meridian, the semi-major axis and
+false easting/northing applied as PROJ does it: multiply by `a` then add x0, or subtract x0 then multiply by 1/a),
+and the projection itself.
 
 Every compiled function lives in this one file: numba's cache of a function is invalidated only when its own source
 file changes. numba is imported, and the kernels compiled or loaded from numba's cache, on first use only.
@@ -40,7 +41,7 @@ from hyp3_s1_m11m12 import numba_target
 
 FloatArray = npt.NDArray[np.float64]
 
-# PROJ's constants as it writes them (proj_internal.h); the same doubles as Python's.
+# PROJ's constants as it writes them (proj_internal.sum0); the same doubles as Python's.
 DEG_TO_RAD = 0.017453292519943296
 RAD_TO_DEG = 1.0 / DEG_TO_RAD  # unitconvert's factor from radians to degrees: 1 / (degree in radians)
 HALF_PI = math.pi / 2
@@ -71,7 +72,7 @@ UTG = 19  # ellipsoidal -> spherical normalised N, E series (6)
 CGB = 25  # Gaussian -> geodetic latitude series (6)
 UTM_SIZE = 31
 # polar stereographic
-AKM1 = 5  # the scale constant of the pole's projection
+POLAR_SCALE = 5  # the scale constant of the pole's projection
 ECCENTRICITY = 6
 SOUTH = 7  # 1.0 for the south pole's aspect, 0.0 for the north's
 POLAR_SIZE = 8
@@ -98,16 +99,16 @@ def wgs84() -> Ellipsoid:
     return Ellipsoid(a=WGS84_A, es=es, e=e, n=math.pow(math.tan(alpha / 2), 2))
 
 
-def _gauss_series(coefficients: list[float], b: float, cos_2b: float, sin_2b: float) -> float:
+def _latitude_series_python(coefficients: list[float], b: float, cos_2b: float, sin_2b: float) -> float:
     """tmerc's real Clenshaw sum of the latitude series (Python, for the set-up)."""
-    h = 0.0
-    h2 = 0.0
-    h1 = coefficients[5]
+    sum0 = 0.0
+    sum2 = 0.0
+    sum1 = coefficients[5]
     for k in range(4, -1, -1):
-        h = -h2 + 2 * cos_2b * h1 + coefficients[k]
-        h2 = h1
-        h1 = h
-    return b + h * sin_2b
+        sum0 = -sum2 + 2 * cos_2b * sum1 + coefficients[k]
+        sum2 = sum1
+        sum1 = sum0
+    return b + sum0 * sin_2b
 
 
 def utm_parameters(zone: int, south: bool) -> FloatArray:
@@ -160,8 +161,8 @@ def utm_parameters(zone: int, south: bool) -> FloatArray:
 
     # The origin's Gaussian latitude and northing at phi0 = 0: both sums vanish (sin 0 = 0), which leaves
     # Zb = -Qn * 0 = -0.0, a sign the inverse's y - Zb sees for y = -0.0.
-    z = _gauss_series(cbg, 0.0, math.cos(0.0), math.sin(0.0))
-    zb = -qn * (z + _real_clenshaw_python(gtu, 2 * z))
+    z = _latitude_series_python(cbg, 0.0, math.cos(0.0), math.sin(0.0))
+    zb = -qn * (z + _sine_series_python(gtu, 2 * z))
 
     params = np.zeros(UTM_SIZE)
     params[LAM0] = ((zone - 1) + 0.5) * math.pi / 30.0 - math.pi
@@ -178,16 +179,16 @@ def utm_parameters(zone: int, south: bool) -> FloatArray:
     return params
 
 
-def _real_clenshaw_python(coefficients: list[float], arg: float) -> float:
+def _sine_series_python(coefficients: list[float], arg: float) -> float:
     """tmerc's clens (Python, for the set-up)."""
-    r = 2 * math.cos(arg)
-    hr1 = 0.0
-    hr = coefficients[5]
+    factor = 2 * math.cos(arg)
+    re1 = 0.0
+    re0 = coefficients[5]
     for k in range(4, -1, -1):
-        hr2 = hr1
-        hr1 = hr
-        hr = -hr2 + r * hr1 + coefficients[k]
-    return math.sin(arg) * hr
+        re2 = re1
+        re1 = re0
+        re0 = -re2 + factor * re1 + coefficients[k]
+    return math.sin(arg) * re0
 
 
 def _degrees_to_radians_as_proj(value: float) -> float:
@@ -196,7 +197,7 @@ def _degrees_to_radians_as_proj(value: float) -> float:
     return -radians if value < 0 else radians
 
 
-def _tsfn_python(phi: float, sinphi: float, e: float) -> float:
+def _isometric_factor_python(phi: float, sinphi: float, e: float) -> float:
     cosphi = math.cos(phi)
     return math.exp(e * math.atanh(e * sinphi)) * (cosphi / (1 + sinphi) if sinphi > 0 else (1 - sinphi) / cosphi)
 
@@ -213,7 +214,7 @@ def polar_parameters(lat_0: float, lat_ts: float, lon_0: float) -> FloatArray:
     if abs(phits - HALF_PI) < 1e-10:
         raise ValueError('lat_ts at the pole (a k0 scale) is not implemented')
     t = math.sin(phits)
-    akm1 = math.cos(phits) / _tsfn_python(phits, t, e)
+    akm1 = math.cos(phits) / _isometric_factor_python(phits, t, e)
     t *= e
     akm1 /= math.sqrt(1.0 - t * t)
     params = np.zeros(POLAR_SIZE)
@@ -222,7 +223,7 @@ def polar_parameters(lat_0: float, lat_ts: float, lon_0: float) -> FloatArray:
     params[Y0] = 0.0
     params[A] = WGS84_A
     params[RA] = 1.0 / WGS84_A
-    params[AKM1] = akm1
+    params[POLAR_SCALE] = akm1
     params[ECCENTRICITY] = e
     params[SOUTH] = 1.0 if phi0 < 0 else 0.0
     return params
@@ -337,40 +338,40 @@ def _libm_hypot() -> Any:
     return function
 
 
-def _gatg(params, start, b, cos_2b, sin_2b):
+def _latitude_series(params, start, b, cos_2b, sin_2b):
     """tmerc's real Clenshaw sum for the Gaussian <-> geodetic latitude (series params[start:start + 6])."""
-    h = 0.0
-    h2 = 0.0
-    two_cos_2b = 2 * cos_2b
-    h1 = params[start + 5]
+    sum0 = 0.0
+    sum2 = 0.0
+    twice_cos = 2 * cos_2b
+    sum1 = params[start + 5]
     for k in range(4, -1, -1):
-        h = -h2 + two_cos_2b * h1 + params[start + k]
-        h2 = h1
-        h1 = h
-    return b + h * sin_2b
+        sum0 = -sum2 + twice_cos * sum1 + params[start + k]
+        sum2 = sum1
+        sum1 = sum0
+    return b + sum0 * sin_2b
 
 
-def _clens_complex(params, start, sin_arg_r, cos_arg_r, sinh_arg_i, cosh_arg_i):
+def _complex_series(params, start, sin_2u, cos_2u, sinh_2v, cosh_2v):
     """tmerc's complex Clenshaw sum (series params[start:start + 6]): its real and imaginary parts."""
-    r = 2 * cos_arg_r * cosh_arg_i
-    i = -2 * sin_arg_r * sinh_arg_i
-    hi1 = 0.0
-    hr1 = 0.0
-    hi = 0.0
-    hr = params[start + 5]
+    step_re = 2 * cos_2u * cosh_2v  # 2 cos(2w) of w = u + iv: the recurrence's factor
+    step_im = -2 * sin_2u * sinh_2v
+    im1 = 0.0
+    re1 = 0.0
+    im0 = 0.0
+    re0 = params[start + 5]
     for k in range(4, -1, -1):
-        hr2 = hr1
-        hi2 = hi1
-        hr1 = hr
-        hi1 = hi
-        hr = -hr2 + r * hr1 - i * hi1 + params[start + k]
-        hi = -hi2 + i * hr1 + r * hi1
-    r = sin_arg_r * cosh_arg_i
-    i = cos_arg_r * sinh_arg_i
-    return r * hr - i * hi, r * hi + i * hr
+        re2 = re1
+        im2 = im1
+        re1 = re0
+        im1 = im0
+        re0 = -re2 + step_re * re1 - step_im * im1 + params[start + k]
+        im0 = -im2 + step_im * re1 + step_re * im1
+    sin_re = sin_2u * cosh_2v  # sin(2w)
+    sin_im = cos_2u * sinh_2v
+    return sin_re * re0 - sin_im * im0, sin_re * im0 + sin_im * re0
 
 
-def _tsfn(phi, sinphi, e):
+def _isometric_factor(phi, sinphi, e):
     """PROJ's pj_tsfn: exp(-isometric latitude)."""
     cosphi = math.cos(phi)
     return math.exp(e * math.atanh(e * sinphi)) * (cosphi / (1 + sinphi) if sinphi > 0 else (1 - sinphi) / cosphi)
@@ -389,42 +390,43 @@ def utm_to_map_kernel(params, lat_deg, lon_deg, x_out, y_out):
         for lane in range(count):  # geodetic -> Gaussian latitude
             status, phi, lam = _geodetic_input(lat_deg[start + lane], lon_deg[start + lane], lam0)
             state[lane] = status
-            work[0, lane] = _gatg(params, CBG, phi, math.cos(2 * phi), math.sin(2 * phi))
+            work[0, lane] = _latitude_series(params, CBG, phi, math.cos(2 * phi), math.sin(2 * phi))
             work[1, lane] = lam
         for lane in range(count):  # Gaussian -> complementary spherical latitude
-            cn = work[0, lane]
+            u = work[0, lane]
             lam = work[1, lane]
-            sin_cn = math.sin(cn)
-            cos_cn = math.cos(cn)
-            sin_ce = math.sin(lam)
-            cos_ce = math.cos(lam)
-            work[0, lane] = sin_cn
-            work[1, lane] = cos_cn * cos_ce
-            work[2, lane] = sin_ce * cos_cn  # the first product of tan_Ce = sin_Ce * cos_Cn * inv_denom
+            sin_u = math.sin(u)
+            cos_u = math.cos(u)
+            sin_lam = math.sin(lam)
+            cos_lam = math.cos(lam)
+            work[0, lane] = sin_u
+            work[1, lane] = cos_u * cos_lam
+            work[2, lane] = sin_lam * cos_u  # the first product of tan_v = sin_lam * cos_u * inverse_norm
         for lane in range(count):
-            work[3, lane] = math.atan2(work[0, lane], work[1, lane])  # the new Cn
+            work[3, lane] = math.atan2(work[0, lane], work[1, lane])  # the complementary spherical latitude
             work[4, lane] = 1.0 / _hypot(work[0, lane], work[1, lane])
         for lane in range(count):  # spherical -> ellipsoidal normalised northing and easting
-            sin_cn = work[0, lane]
-            cos_cn_cos_ce = work[1, lane]
-            cn = work[3, lane]
-            inv_denom_tan_ce = work[4, lane]
-            tan_ce = work[2, lane] * inv_denom_tan_ce
-            ce = math.asinh(tan_ce)
-            two_inv_denom_tan_ce = 2 * inv_denom_tan_ce
-            two_inv_denom_tan_ce_square = two_inv_denom_tan_ce * inv_denom_tan_ce
-            tmp_r = cos_cn_cos_ce * two_inv_denom_tan_ce_square
-            sin_arg_r = sin_cn * tmp_r
-            cos_arg_r = cos_cn_cos_ce * tmp_r - 1
-            sinh_arg_i = tan_ce * two_inv_denom_tan_ce
-            cosh_arg_i = two_inv_denom_tan_ce_square - 1
-            d_cn, d_ce = _clens_complex(params, GTU, sin_arg_r, cos_arg_r, sinh_arg_i, cosh_arg_i)
-            cn += d_cn
-            ce += d_ce
+            sin_u = work[0, lane]
+            cos_u_cos_lam = work[1, lane]
+            u = work[3, lane]
+            inverse_norm = work[4, lane]
+            tan_v = work[2, lane] * inverse_norm
+            v = math.asinh(tan_v)
+            # sin, cos of 2u and sinh, cosh of 2v from the terms at hand, by PROJ's identities rather than libm
+            twice_inverse_norm = 2 * inverse_norm
+            twice_inverse_norm_squared = twice_inverse_norm * inverse_norm
+            scale = cos_u_cos_lam * twice_inverse_norm_squared
+            sin_2u = sin_u * scale
+            cos_2u = cos_u_cos_lam * scale - 1
+            sinh_2v = tan_v * twice_inverse_norm
+            cosh_2v = twice_inverse_norm_squared - 1
+            du, dv = _complex_series(params, GTU, sin_2u, cos_2u, sinh_2v, cosh_2v)
+            u += du
+            v += dv
             status = state[lane]
-            if status == VALID and not math.fabs(ce) <= TMERC_LIMIT:
+            if status == VALID and not math.fabs(v) <= TMERC_LIMIT:
                 status = FAILED
-            x, y = _projected_output(status, qn * ce, qn * cn + zb, params[A], params[X0], params[Y0])
+            x, y = _projected_output(status, qn * v, qn * u + zb, params[A], params[X0], params[Y0])
             x_out[start + lane] = x
             y_out[start + lane] = y
 
@@ -432,7 +434,7 @@ def utm_to_map_kernel(params, lat_deg, lon_deg, x_out, y_out):
 def utm_to_geographic_kernel(params, x_in, y_in, lat_out, lon_out):
     """UTM easting, northing -> geodetic degrees: utm's exact inverse (exact_e_inv), then PROJ's unitconvert.
 
-    sin and cos of 2 Cn depend on the northing only: a point with the northing of the point before it (along a row
+    sin and cos of 2u depend on the northing only: a point with the northing of the point before it (along a row
     of a grid) reuses them, the same libm results.
     """
     lam0 = params[LAM0]
@@ -440,54 +442,54 @@ def utm_to_geographic_kernel(params, x_in, y_in, lat_out, lon_out):
     zb = params[ZB]
     state = np.empty(LANES, dtype=np.int8)
     work = np.empty((6, LANES))
-    previous_cn = math.nan
-    sin_2cn = math.nan
-    cos_2cn = math.nan
+    previous_u = math.nan
+    sin_2u = math.nan
+    cos_2u = math.nan
     total = x_in.size
     for start in range(0, total, LANES):
         count = min(LANES, total - start)
         for lane in range(count):  # normalised N, E -> complementary spherical latitude, longitude
             status, x, y = _projected_input(x_in[start + lane], y_in[start + lane], params[X0], params[Y0], params[RA])
-            cn = (y - zb) / qn
-            ce = x / qn
-            if status == VALID and not math.fabs(ce) <= TMERC_LIMIT:  # beyond ~150 degrees from the meridian
+            u = (y - zb) / qn
+            v = x / qn
+            if status == VALID and not math.fabs(v) <= TMERC_LIMIT:  # beyond ~150 degrees from the meridian
                 status = FAILED
             if status != VALID:
-                cn = 0.0
-                ce = 0.0
+                u = 0.0
+                v = 0.0
             state[lane] = status
-            if not (cn == previous_cn and cn != 0.0):  # not at 0: sin(2 * -0.0) is -0.0
-                sin_2cn = math.sin(2 * cn)
-                cos_2cn = math.cos(2 * cn)
-                previous_cn = cn
-            exp_2_ce = math.exp(2 * ce)
-            half_inv_exp_2_ce = 0.5 / exp_2_ce
-            sinh_arg_i = 0.5 * exp_2_ce - half_inv_exp_2_ce
-            cosh_arg_i = 0.5 * exp_2_ce + half_inv_exp_2_ce
-            d_cn, d_ce = _clens_complex(params, UTG, sin_2cn, cos_2cn, sinh_arg_i, cosh_arg_i)
-            work[0, lane] = cn + d_cn
-            work[1, lane] = ce + d_ce
+            if not (u == previous_u and u != 0.0):  # not at 0: sin(2 * -0.0) is -0.0
+                sin_2u = math.sin(2 * u)
+                cos_2u = math.cos(2 * u)
+                previous_u = u
+            exp_2v = math.exp(2 * v)
+            half_inverse_exp_2v = 0.5 / exp_2v
+            sinh_2v = 0.5 * exp_2v - half_inverse_exp_2v
+            cosh_2v = 0.5 * exp_2v + half_inverse_exp_2v
+            du, dv = _complex_series(params, UTG, sin_2u, cos_2u, sinh_2v, cosh_2v)
+            work[0, lane] = u + du
+            work[1, lane] = v + dv
         for lane in range(count):
-            cn = work[0, lane]
-            work[0, lane] = math.sin(cn)
-            work[2, lane] = math.cos(cn)
+            u = work[0, lane]
+            work[0, lane] = math.sin(u)
+            work[2, lane] = math.cos(u)
             work[1, lane] = math.sinh(work[1, lane])
         for lane in range(count):  # -> Gaussian latitude and the longitude
-            sin_cn = work[0, lane]
-            sinh_ce = work[1, lane]
-            cos_cn = work[2, lane]
-            work[3, lane] = math.atan2(sinh_ce, cos_cn)
-            modulus_ce = _hypot(sinh_ce, cos_cn)
-            work[4, lane] = modulus_ce
-            work[5, lane] = math.atan2(sin_cn, modulus_ce)
-        for lane in range(count):  # Gaussian -> geodetic latitude (sin and cos of 2 Cn from the terms at hand)
-            sin_cn = work[0, lane]
-            sinh_ce = work[1, lane]
-            modulus_ce = work[4, lane]
-            tmp = 2 * modulus_ce / (sinh_ce * sinh_ce + 1)
-            sin_2_cn = sin_cn * tmp
-            cos_2_cn = tmp * modulus_ce - 1.0
-            phi = _gatg(params, CGB, work[5, lane], cos_2_cn, sin_2_cn)
+            sin_u = work[0, lane]
+            sinh_v = work[1, lane]
+            cos_u = work[2, lane]
+            work[3, lane] = math.atan2(sinh_v, cos_u)
+            modulus = _hypot(sinh_v, cos_u)
+            work[4, lane] = modulus
+            work[5, lane] = math.atan2(sin_u, modulus)
+        for lane in range(count):  # Gaussian -> geodetic latitude (sin and cos of 2 chi from the terms at hand)
+            sin_u = work[0, lane]
+            sinh_v = work[1, lane]
+            modulus = work[4, lane]
+            scale = 2 * modulus / (sinh_v * sinh_v + 1)
+            sin_2chi = sin_u * scale
+            cos_2chi = scale * modulus - 1.0
+            phi = _latitude_series(params, CGB, work[5, lane], cos_2chi, sin_2chi)
             lat, lon = _geodetic_output(state[lane], phi, work[3, lane], lam0)
             lat_out[start + lane] = lat
             lon_out[start + lane] = lon
@@ -497,7 +499,7 @@ def polar_to_map_kernel(params, lat_deg, lon_deg, x_out, y_out):
     """Geodetic degrees -> polar stereographic x, y: PROJ's unitconvert, then stere's ellipsoidal forward at a pole
     (stere_e_forward, N_POLE / S_POLE)."""
     lam0 = params[LAM0]
-    akm1 = params[AKM1]
+    pole_scale = params[POLAR_SCALE]
     e = params[ECCENTRICITY]
     south = params[SOUTH] != 0.0
     state = np.empty(LANES, dtype=np.int8)
@@ -524,7 +526,7 @@ def polar_to_map_kernel(params, lat_deg, lon_deg, x_out, y_out):
             if math.fabs(phi - HALF_PI) < POLE_TOLERANCE:
                 x = 0.0
             else:
-                x = akm1 * _tsfn(phi, work[1, lane], e)
+                x = pole_scale * _isometric_factor(phi, work[1, lane], e)
             y = -x * work[2, lane]
             x = x * work[3, lane]
             x, y = _projected_output(state[lane], x, y, params[A], params[X0], params[Y0])
@@ -537,13 +539,12 @@ def polar_to_geographic_kernel(params, x_in, y_in, lat_out, lon_out):
     PROJ's unitconvert. The lanes iterate the latitude in lock-step; a point that has not converged after PROJ's 8
     iterations fails, as in PROJ."""
     lam0 = params[LAM0]
-    akm1 = params[AKM1]
+    pole_scale = params[POLAR_SCALE]
     e = params[ECCENTRICITY]
     south = params[SOUTH] != 0.0
-    halfpi = -HALF_PI
-    halfe = -0.5 * e
+    half_e = -0.5 * e
     state = np.empty(LANES, dtype=np.int8)
-    work = np.empty((4, LANES))  # x, y, tp, latitude iterate
+    work = np.empty((4, LANES))  # x, y, t, latitude iterate
     total = x_in.size
     for start in range(0, total, LANES):
         count = min(LANES, total - start)
@@ -552,12 +553,12 @@ def polar_to_geographic_kernel(params, x_in, y_in, lat_out, lon_out):
             rho = _hypot(x, y)
             if not south:
                 y = -y
-            tp = -rho / akm1
+            t = -rho / pole_scale
             state[lane] = status
             work[0, lane] = x
             work[1, lane] = y
-            work[2, lane] = tp
-            work[3, lane] = HALF_PI - 2.0 * math.atan(tp)
+            work[2, lane] = t
+            work[3, lane] = HALF_PI - 2.0 * math.atan(t)
         pending = 0
         for lane in range(count):
             if state[lane] == VALID:
@@ -569,11 +570,11 @@ def polar_to_geographic_kernel(params, x_in, y_in, lat_out, lon_out):
             for lane in range(count):
                 if state[lane] != ITERATING:
                     continue
-                phi_l = work[3, lane]
-                sinphi = e * math.sin(phi_l)
-                phi = 2.0 * math.atan(work[2, lane] * math.pow((1.0 + sinphi) / (1.0 - sinphi), halfe)) - halfpi
+                phi_guess = work[3, lane]
+                sinphi = e * math.sin(phi_guess)
+                phi = 2.0 * math.atan(work[2, lane] * math.pow((1.0 + sinphi) / (1.0 - sinphi), half_e)) + HALF_PI
                 work[3, lane] = phi
-                if math.fabs(phi_l - phi) < STERE_TOLERANCE:
+                if math.fabs(phi_guess - phi) < STERE_TOLERANCE:
                     state[lane] = VALID
                     pending -= 1
         for lane in range(count):
@@ -598,11 +599,14 @@ _HELPERS = (
     '_projected_input',
     '_geodetic_output',
     '_projected_output',
-    '_gatg',
-    '_clens_complex',
-    '_tsfn',
+    '_latitude_series',
+    '_complex_series',
+    '_isometric_factor',
 )
-_INLINED = ('_gatg', '_clens_complex')  # they take the parameter array: inlined, no reference counts per point
+_INLINED = (
+    '_latitude_series',
+    '_complex_series',
+)  # they take the parameter array: inlined, no reference counts per point
 
 
 class Kernels(NamedTuple):

@@ -91,7 +91,7 @@ def _run(kernel: Any, params: FloatArray, a: npt.ArrayLike, b: npt.ArrayLike) ->
     return one.reshape(first.shape), two.reshape(first.shape)
 
 
-def check_points(epsg: int) -> tuple[FloatArray, FloatArray]:
+def _check_points(epsg: int) -> tuple[FloatArray, FloatArray]:
     """(lat, lon) in degrees across a supported CRS's domain and beyond it, with NaN, inf and points PROJ fails."""
     if epsg in fast_projection.POLAR_STEREOGRAPHIC:
         sign = 1.0 if fast_projection.POLAR_STEREOGRAPHIC[epsg][0] > 0 else -1.0
@@ -111,9 +111,9 @@ def _same_bits(first: FloatArray, second: FloatArray) -> bool:
 
 
 def _agrees_with_pyproj(epsg: int, compiled: _Compiled) -> bool:
-    """Whether the kernels return the installed pyproj's bits for check_points in both directions."""
+    """Whether the kernels return the installed pyproj's bits for _check_points in both directions."""
     to_geographic, to_map = _transformers(epsg)
-    lat, lon = check_points(epsg)
+    lat, lon = _check_points(epsg)
     x, y = _run(compiled.to_map, compiled.params, lat, lon)
     expected_x, expected_y = _transform(to_map, lon, lat)
     back_lat, back_lon = _run(compiled.to_geographic, compiled.params, expected_x, expected_y)
