@@ -8,8 +8,9 @@ input gives NaN in both. Over half of pyproj's time is those libm calls themselv
 seven: sincos three times, atan2, hypot and asinh one way; sincos twice, exp, sinh, atan2 twice, hypot the other),
 which the kernels make too, so they are bound by libm's speed (single-threaded, ~75 ns of libm per UTM point on the
 development machine's AMD EPYC): they save PROJ's per-point machinery (the pipeline, its unit conversion step,
-error state) and overlap the calls of neighbouring points. UTM ~80-90 ns per point against pyproj's ~135-145 (the
-inverse on rows of a grid ~80), polar stereographic ~45-60 against ~90 forward and ~160-200 against ~300 inverse.
+error state) and overlap the calls of neighbouring points. UTM ~85 ns per point forward and ~100 inverse (~80 on
+rows of a grid) against pyproj's ~130-145; polar stereographic ~50-60 against ~90 forward, ~150-200 against ~300
+inverse.
 
 - UTM (EPSG 32601-32660 north, 32701-32760 south): PROJ's `utm`, the exact (Poder/Engsager) transverse Mercator
   that PROJ uses unless +approx is set or proj.ini says otherwise (tmerc.cpp).
