@@ -32,7 +32,7 @@ import ctypes
 import ctypes.util
 import math
 import threading
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -624,7 +624,7 @@ _kernels: Kernels | None = None
 def _compile() -> Kernels:
     numba = numba_target.import_numba()
 
-    def jit(function: Any, inline: str = 'never') -> Any:
+    def jit(function: Any, inline: Literal['never', 'always'] = 'never') -> Any:
         return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy', inline=inline)(function)
 
     # Module-level names are resolved at compile time, so the helpers are compiled and bound here first.
