@@ -98,7 +98,7 @@ WARM_UP = (
 
 def start_up(work: Path, runs: int) -> None:
     """Compile and cache-load times per CPU level, and a whole run with each level's cache (alternating)."""
-    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, cpu_flags, select_target
+    from hyp3_s1_m11m12.numba_target import GENERIC, cpu_flags, select_target
 
     levels = [('this CPU', None)] + [
         (level, level) for level in ('x86-64-v3', GENERIC) if select_target([level], cpu_flags())

@@ -21,21 +21,16 @@ own source file changes, so a kernel calling a compiled helper of another file c
 numba is imported (and the kernels compiled, or loaded from numba's cache) on first use only.
 """
 
-import contextlib
 import functools
-import gc
 import math
-import os
-import sys
 import threading
-from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from hyp3_s1_m11m12 import numba_target
 from hyp3_s1_m11m12.constants import WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJOR_AXIS_M
-from hyp3_s1_m11m12.geogrid import numba_target
 from hyp3_s1_m11m12.geogrid.vocabulary import DEG2RAD, DEGENERACY_LIMIT_DEG, INT32_MIN
 
 
@@ -883,39 +878,9 @@ class Kernels(NamedTuple):
     outputs: Any
 
 
-# numba's array-maths module probes for BLAS when it is imported (on numba's first compilation or cache load) by
-# importing scipy.linalg: 0.1-0.2 s of the serial start and ~15 MiB, for BLAS that no kernel calls.
-BLAS_PROBE_MODULE = 'scipy.linalg.cython_blas'
-
-
-@contextlib.contextmanager
-def _blas_probe_skipped() -> Iterator[None]:
-    """Make numba's BLAS probe fail fast (numba then only refuses np.dot & co. in compiled code, which the kernels do
-    not use); nothing changes when scipy.linalg is already imported or numba's module already loaded."""
-    if BLAS_PROBE_MODULE in sys.modules or 'numba.np.arraymath' in sys.modules:
-        yield
-        return
-    sys.modules[BLAS_PROBE_MODULE] = None  # type: ignore[assignment]  # an import of it raises ImportError
-    try:
-        yield
-    finally:
-        if BLAS_PROBE_MODULE in sys.modules and sys.modules[BLAS_PROBE_MODULE] is None:
-            del sys.modules[BLAS_PROBE_MODULE]
-
-
 @functools.cache
 def _compile() -> Kernels:
-    # Bit-identity with autoRIFT needs the C maths library: Intel's SVML (numba uses it when icc_rt is installed)
-    # would vectorise the per-function libm loops with other last bits. Read by numba at import.
-    os.environ.setdefault('NUMBA_DISABLE_INTEL_SVML', '1')
-    numba_target.apply_numba_target()  # the portable level a container's prebuilt cache holds, if any
-    import numba
-
-    with _blas_probe_skipped():  # the module with the probe, loaded now rather than on first use
-        import numba.np.arraymath
-    # numba's modules are ~10^5 objects that live until exit: frozen, the cyclic collector does not rescan them in
-    # every full collection (each tens of ms, while the main thread plans the run).
-    gc.freeze()
+    numba = numba_target.import_numba()  # no SVML, the portable CPU level, numba's BLAS probe skipped
 
     def jit(function: Any, inline: Literal['never', 'always'] = 'never') -> Any:
         return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy', inline=inline)(function)
