@@ -141,7 +141,6 @@ MULTI_DT = """
 import sys, time
 from pathlib import Path
 
-from timing import timed
 from hyp3_s1_m11m12.geogrid import blocks, nodes
 from hyp3_s1_m11m12.geogrid.rasters import open_rasters
 from hyp3_s1_m11m12.geogrid.spec import load_spec
