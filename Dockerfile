@@ -17,7 +17,7 @@ ARG CONDA_GID=1000
 ENV PYTHONDONTWRITEBYTECODE=true
 # Geogrid's numba kernels are compiled once at build time and cached here, so no job pays the compile. numba keys
 # its cache on the CPU, so the cache holds portable x86-64 levels, best first: each job loads the best its host
-# has (geogrid/numba_target.py; x86-64-v3 = AVX2 takes ~20 % less CPU than generic; the outputs are the same bits).
+# has (numba_target.py; x86-64-v3 = AVX2 takes ~20 % less CPU than generic; the outputs are the same bits).
 ENV NUMBA_CACHE_DIR=/home/conda/.numba-cache
 ENV HYP3_S1_M11M12_NUMBA_TARGETS="x86-64-v3 generic"
 # GDAL's block cache defaults to 5 % of the HOST's memory; the job spec's memory is sized for this bound (MB).

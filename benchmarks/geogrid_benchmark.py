@@ -21,8 +21,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 
 CASE = 'golden/s1b_iw_20210401_utm/inputs'
@@ -41,21 +42,10 @@ def bench_case(work: Path, spacing: int) -> Path:
     return folder
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MiB) of a child process (os.wait4 counts only it)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=PROJECT)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f'failed: {" ".join(command)}: {process.stderr.read().decode() if process.stderr else ""}')
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def project_command(spec: Path, output: Path) -> list[str]:
     return [
         *(sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 'geogrid'),
-        *('--spec', str(spec), '--output-dir', str(output), '--engine', 'numpy', '--overwrite'),
+        *('--spec', str(spec), '--output-dir', str(output), '--engine', 'numpy'),
     ]
 
 
@@ -76,7 +66,7 @@ def anchor_pairs(work: Path, runs: int) -> None:
 
 def per_core(work: Path) -> None:
     spec = bench_case(work, 120) / 'spec.json'
-    wall, cpu, peak = timed(project_command(spec, work / 'out_per_core'))
+    wall, cpu, peak = timed(project_command(spec, work / 'out_per_core'), work / 'out_per_core')
     nodes = _nodes(work / 'out_per_core')
     print(
         f'project 120 m: {nodes} nodes, wall {wall:.2f} s, cpu {cpu:.2f} s, peak {peak:.0f} MiB, '
@@ -96,7 +86,7 @@ def _nodes(output: Path) -> int:
 def memory(work: Path) -> None:
     for spacing in (240, 120, 60):
         spec = bench_case(work, spacing) / 'spec.json'
-        wall, cpu, peak = timed(project_command(spec, work / f'out_memory_{spacing}'))
+        wall, cpu, peak = timed(project_command(spec, work / f'out_memory_{spacing}'), work / f'out_memory_{spacing}')
         print(f'memory {spacing} m: peak {peak:.0f} MiB (wall {wall:.2f} s, cpu {cpu:.2f} s)')
 
 
@@ -108,7 +98,7 @@ WARM_UP = (
 
 def start_up(work: Path, runs: int) -> None:
     """Compile and cache-load times per CPU level, and a whole run with each level's cache (alternating)."""
-    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, cpu_flags, select_target
+    from hyp3_s1_m11m12.numba_target import GENERIC, cpu_flags, select_target
 
     levels = [('this CPU', None)] + [
         (level, level) for level in ('x86-64-v3', GENERIC) if select_target([level], cpu_flags())
@@ -140,7 +130,7 @@ def start_up(work: Path, runs: int) -> None:
     figures: dict[str, list[tuple[float, float, float]]] = {label: [] for label in environments}
     for _ in range(runs):
         for label, env in environments.items():
-            figures[label].append(timed(project_command(spec, work / 'out-level'), env))
+            figures[label].append(timed(project_command(spec, work / 'out-level'), work / 'out-level', env))
     for label, values in figures.items():
         wall = statistics.median(value[0] for value in values)
         cpu = statistics.median(value[1] for value in values)
@@ -150,6 +140,7 @@ def start_up(work: Path, runs: int) -> None:
 MULTI_DT = """
 import sys, time
 from pathlib import Path
+
 from hyp3_s1_m11m12.geogrid import blocks, nodes
 from hyp3_s1_m11m12.geogrid.rasters import open_rasters
 from hyp3_s1_m11m12.geogrid.spec import load_spec

@@ -10,31 +10,14 @@ Usage: python benchmarks/multi_secondary_benchmark.py [--runs 3] [--spacing 240]
 """
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from hyp3_s1_m11m12.simulate.parameters import write_synthetic_parameter_file
 from hyp3_s1_m11m12.simulate.safe import SyntheticPair, footprint_latlon, simulated_scene_pair
-
-
-PROJECT = Path(__file__).resolve().parents[1]
-
-
-def timed(command: list[str]) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MiB) of a child process (os.wait4 counts only it)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=PROJECT)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        error = process.stderr.read().decode() if process.stderr else ''
-        raise SystemExit(f'failed: {" ".join(command)}: {error}')
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+from timing import timed
 
 
 def scenes(work: Path, count: int) -> list[SyntheticPair]:
@@ -51,7 +34,7 @@ def command(pairs: list[SyntheticPair], parameter_file: Path, output: Path) -> l
         *(sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 's1_correction_fixed', str(pairs[0].reference)),
         *secondaries,
         *('--orbit', 'annotation', '--engine', 'numpy', '--parameter-file', str(parameter_file)),
-        *('--output-dir', str(output), '--overwrite'),
+        *('--output-dir', str(output)),
     ]
 
 
@@ -69,10 +52,12 @@ def main() -> None:
         parameter_file, grid = write_synthetic_parameter_file(footprint, work / 'parameters', spacing_m=args.spacing)
         configurations = {'1 secondary': pairs[:1], f'{args.secondaries} secondaries': pairs}
         figures: dict[str, list[tuple[float, float, float]]] = {label: [] for label in configurations}
-        timed(command(pairs[:1], parameter_file, work / 'warm-up'))  # kernel caches, page cache
+        timed(command(pairs[:1], parameter_file, work / 'warm-up'), work / 'warm-up')  # kernel caches, page cache
         for run in range(args.runs):
             for label, chosen in configurations.items():
-                wall, cpu, peak = timed(command(chosen, parameter_file, work / f'out-{len(chosen)}'))
+                wall, cpu, peak = timed(
+                    command(chosen, parameter_file, work / f'out-{len(chosen)}'), work / f'out-{len(chosen)}'
+                )
                 figures[label].append((wall, cpu, peak))
                 print(f'run {run + 1} {label}: wall {wall:.2f} s, cpu {cpu:.2f} s, peak {peak:.0f} MiB', flush=True)
         print(f'grid {grid.columns} x {grid.rows} at {args.spacing:g} m; medians of {args.runs} alternating runs:')

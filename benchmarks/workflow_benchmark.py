@@ -13,12 +13,15 @@ Needs ../shared (HYP3_S1_M11M12_SHARED).
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import timed
 
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -73,19 +76,8 @@ def workflow_arguments(shapefile: Path, output: Path) -> list[str]:
     return [
         *(str(s1 / REFERENCE), '--secondary', str(s1 / SECONDARY)),
         *('--parameter-file', str(shapefile), '--orbit', 'annotation', '--engine', 'numpy'),
-        *('--output-dir', str(output), '--overwrite'),
+        *('--output-dir', str(output)),
     ]
-
-
-def timed(command: list[str]) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MiB) of a child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f'failed: {" ".join(command)}: {process.stderr.read().decode() if process.stderr else ""}')
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def phase_child(arguments: list[str]) -> None:
@@ -155,8 +147,8 @@ def main() -> None:
     output = args.work_dir / 'out'
     command = [sys.executable, '-m', 'hyp3_s1_m11m12', '++process', 's1_correction_fixed']
     command += workflow_arguments(shapefile, output)
-    timed(command)  # warm the page cache and numba's cache
-    runs = [timed(command) for _ in range(args.runs)]
+    timed(command, output)  # warm the page cache and numba's cache
+    runs = [timed(command, output) for _ in range(args.runs)]
     for index, (wall, cpu, peak) in enumerate(runs, start=1):
         print(f'run {index}: wall {wall:.2f} s, cpu {cpu:.2f} s, peak {peak:.0f} MiB')
     walls, cpus, peaks = zip(*runs, strict=True)
@@ -165,6 +157,7 @@ def main() -> None:
         f'end to end (median of {args.runs}): wall {statistics.median(walls):.2f} s, cpu {statistics.median(cpus):.2f} s, '
         f'peak {statistics.median(peaks):.0f} MiB; {len(list(output.iterdir()))} files, {size / 1e6:.0f} MB'
     )
+    shutil.rmtree(output, ignore_errors=True)
     child = [sys.executable, str(Path(__file__).resolve()), '--phase-child', *workflow_arguments(shapefile, output)]
     result = subprocess.run(child, cwd=PROJECT, capture_output=True, text=True, check=True)
     split = json.loads(result.stdout.strip().splitlines()[-1])

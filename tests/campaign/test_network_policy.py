@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from hyp3_s1_m11m12 import network
 from hyp3_s1_m11m12.campaign import hyp3
 from hyp3_s1_m11m12.campaign.transfer import TransferError, fetch
 from hyp3_s1_m11m12.errors import UserFacingError
+from tests.support.http_server import QuietHTTPServer
 
 
 BODY = b'conversion matrices'
@@ -51,7 +52,7 @@ def flaky_server(state: Flaky) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    server = QuietHTTPServer(('127.0.0.1', 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

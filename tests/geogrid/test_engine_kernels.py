@@ -16,6 +16,7 @@ from hyp3_s1_m11m12.geogrid import blocks, kernels, nodes
 from hyp3_s1_m11m12.geogrid.engine import compute_geogrid_for_dts, compute_numpy_geogrid, run_geogrid_for_dts
 from hyp3_s1_m11m12.geogrid.types import DEFAULT_SETTINGS, ParameterRasters
 from hyp3_s1_m11m12.geogrid.vocabulary import DT_INDEPENDENT_OUTPUTS, LOCATION, OUTPUT_NAMES
+from hyp3_s1_m11m12.geometry import fast_projection
 from hyp3_s1_m11m12.geometry.ellipsoid import llh_to_ecef
 from hyp3_s1_m11m12.geometry.projection import MapProjection
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
@@ -147,7 +148,8 @@ def test_several_dt_values_give_the_bits_of_separate_runs(
 def test_warm_up_compiles_every_signature_a_run_uses(
     radar: RadarGeometry, rasters: ParameterRasters, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run after warm_up_kernels needs no new compilation: the image's cache then covers real jobs."""
+    """A run after warm_up_kernels needs no new compilation (the map projections' kernels included): the image's
+    cache then covers real jobs."""
     nodes.warm_up_kernels()
     compute_numpy_geogrid(radar, DT_12_DAYS_S, rasters, include_diagnostics=True)
     compute_numpy_geogrid(radar, DT_12_DAYS_S, _subset(rasters, ('dem',)))
@@ -156,6 +158,8 @@ def test_warm_up_compiles_every_signature_a_run_uses(
     compiled = kernels.compiled()
     assert len(compiled.radar.signatures) == 1
     assert len(compiled.outputs.signatures) == 1
+    for name, kernel in fast_projection.compiled()._asdict().items():
+        assert len(kernel.signatures) == 1, name
 
 
 def test_the_numpy_geo2rdr_agrees_with_the_kernel_to_a_physical_tolerance(
@@ -244,7 +248,7 @@ def test_loading_the_kernels_skips_numbas_blas_probe_and_leaves_scipy_importable
 
 def test_every_portable_target_gives_the_bits_of_the_host_build(tmp_path: Path) -> None:
     """The image's prebuilt levels (x86-64-v3 where this CPU has it, generic) compute the host build's bits."""
-    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, cpu_flags, select_target
+    from hyp3_s1_m11m12.numba_target import GENERIC, cpu_flags, select_target
 
     rasters = write_parameter_rasters(_grid(40, 6), tmp_path / 'rasters')
     targets = ['host', GENERIC] + (['x86-64-v3'] if select_target(['x86-64-v3'], cpu_flags()) else [])

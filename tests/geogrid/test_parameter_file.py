@@ -30,6 +30,7 @@ from hyp3_s1_m11m12.simulate.parameters import (
     write_parameter_rasters,
     write_parameter_shapefile,
 )
+from tests.support.http_server import QuietHTTPServer
 
 
 gdal.UseExceptions()
@@ -196,7 +197,7 @@ def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / 'served'
     root.mkdir()
     handler = functools.partial(RangeRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    server = QuietHTTPServer(('127.0.0.1', 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

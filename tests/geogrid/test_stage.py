@@ -210,7 +210,7 @@ def test_compression_options_use_the_predictor_of_the_data_type():
     assert stage.geotiff_options('none', np.float64, 8) == ()
     assert stage.geotiff_options('deflate', np.int32, 8) == (
         'COMPRESS=DEFLATE',
-        'ZLEVEL=6',
+        'ZLEVEL=5',
         'PREDICTOR=2',
         'BLOCKYSIZE=8',
     )

@@ -90,7 +90,7 @@ def test_the_image_compiles_no_upstream_code():
 def test_the_numba_cache_is_warmed_for_every_portable_target_ending_with_generic():
     """numba keys its cache on the CPU: the image warms it for each portable level it lists (generic last, which
     fits every x86-64 host), before any job, into the cache folder the jobs read."""
-    from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, LEVEL_FLAGS, TARGETS_VARIABLE
+    from hyp3_s1_m11m12.numba_target import GENERIC, LEVEL_FLAGS, TARGETS_VARIABLE
 
     match = re.search(rf'^ENV {TARGETS_VARIABLE}="([^"]+)"$', DOCKERFILE, re.MULTILINE)
     assert match is not None

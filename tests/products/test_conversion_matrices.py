@@ -693,3 +693,28 @@ def test_reading_a_truncated_or_foreign_file_is_a_clear_error(tmp_path: Path) ->
         dataset['M11'].delncattr('dr_to_vr_factor')
     with pytest.raises(ProductError, match="lacks the attribute 'dr_to_vr_factor'"):
         read_conversion_matrices(output)
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'int16'])
+def test_a_matrix_of_many_chunks_is_written_chunk_by_chunk_with_the_whole_arrays_values(
+    tmp_path: Path, dtype: str
+) -> None:
+    # 9000 lines: chunks of 128 lines, the last one partial (the writer encodes one chunk's lines at a time).
+    matrices = _synthetic_matrices(shape=(9000, 7))
+    matrices.M11[8990:, 3] = np.nan
+    output = write_conversion_matrices(matrices, tmp_path / 'tall.nc', provenance=_provenance(), dtype=dtype)
+    with netCDF4.Dataset(output) as dataset:
+        for name in ('M11', 'M12'):
+            variable = dataset[name]
+            assert variable.chunking() == [128, 7]
+            variable.set_auto_maskandscale(False)
+            raw = variable[:]
+            expected = getattr(matrices, name)
+            if dtype == 'float32':
+                reference = expected.astype(np.float32)
+                reference[np.isnan(reference)] = -32767
+            else:
+                packing = module.int16_packing(expected)
+                reference = module.pack_int16(expected, packing, -32767)
+            assert raw.dtype == reference.dtype
+            np.testing.assert_array_equal(raw, reference)

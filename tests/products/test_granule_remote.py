@@ -21,6 +21,7 @@ from hyp3_s1_m11m12.simulate.granule import (
     write_synthetic_granule,
 )
 from tests.support.granules import range_server
+from tests.support.http_server import started_moto_server
 from tests.support.sentinel1_http import LocalServer, Route, ServerState
 
 
@@ -97,9 +98,8 @@ def test_many_http_granules_concurrently_with_progress(served, tmp_path):
 @pytest.fixture(scope='module')
 def s3_endpoint(served) -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with dummy credentials; AWS_ENDPOINT_URL points boto3 at it."""
-    moto_server = pytest.importorskip('moto.server')
-    server = moto_server.ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
-    server.start()
+    pytest.importorskip('moto.server')
+    server = started_moto_server()
     host, port = server.get_host_and_port()
     endpoint = f'http://{host}:{port}'
     with pytest.MonkeyPatch.context() as patch:

@@ -107,3 +107,19 @@ def test_no_valid_node_is_an_error() -> None:
         bands[name][:] = NODATA
     with pytest.raises(ProductError, match='no valid node'):
         conversion_matrices_from_bands(GeogridBands(bands, GEOTRANSFORM, utm_wkt(), NODATA))
+
+
+def test_float32_storage_is_the_cast_of_the_float64_matrices() -> None:
+    bands = geogrid_like_bands(29, 17)
+    matrices = {}
+    for dtype in (np.float64, np.float32):
+        accumulator = MatrixAccumulator(NODATA, dtype=dtype)
+        accumulator.start(29, 17)
+        for first in range(0, 29, 5):
+            accumulator.add(first, {name: band[:, first : first + 5] for name, band in bands.items()})
+        matrices[dtype] = accumulator.finish(GEOTRANSFORM, utm_wkt())
+    for name in ('M11', 'M12'):
+        kept = getattr(matrices[np.float32], name)
+        assert kept.dtype == np.float32
+        assert kept.tobytes() == getattr(matrices[np.float64], name).astype(np.float32).tobytes()
+    assert matrices[np.float32].dr_to_vr_factor == matrices[np.float64].dr_to_vr_factor

@@ -7,6 +7,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
+from tests.support.http_server import started_moto_server
 from tests.support.s3_standin import s3_standin
 
 
@@ -27,9 +28,8 @@ def client(request, tmp_path, monkeypatch) -> Iterator[object]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv('AWS_ENDPOINT_URL', raising=False)
     if request.param == 'moto':
-        moto_server = pytest.importorskip('moto.server')
-        server = moto_server.ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
-        server.start()
+        pytest.importorskip('moto.server')
+        server = started_moto_server()
         host, port = server.get_host_and_port()
         s3 = boto3.client('s3', endpoint_url=f'http://{host}:{port}')
         s3.create_bucket(Bucket=BUCKET)

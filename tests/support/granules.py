@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
 from hyp3_s1_m11m12.products.granules.provenance import PROVENANCE_PREFIX
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from tests.support.golden import golden_granule, golden_pair
+from tests.support.http_server import QuietHTTPServer
 
 
 RANGE = re.compile(r'^bytes=(\d+)-(\d*)$')
@@ -122,9 +123,7 @@ class _RangeHandler(BaseHTTPRequestHandler):
             served.bytes_sent[name] = served.bytes_sent.get(name, 0) + len(body)
 
 
-class _RangeServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _RangeServer(QuietHTTPServer):
     def __init__(self, served: ServedFiles) -> None:
         super().__init__(('127.0.0.1', 0), _RangeHandler)
         self.served = served

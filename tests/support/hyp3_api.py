@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import boto3
 import pytest
+
+from tests.support.http_server import QuietHTTPServer, started_moto_server
 
 
 JobRunner = Callable[[dict[str, Any]], list[dict[str, Any]]]
@@ -135,9 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {'jobs': created})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(QuietHTTPServer):
     def __init__(self, stand_in: StandIn) -> None:
         super().__init__(('127.0.0.1', 0), _Handler)
         self.stand_in = stand_in
@@ -171,10 +171,7 @@ class S3:
 @contextmanager
 def moto_s3(tmp_path: Any, buckets: tuple[str, ...]) -> Iterator[S3]:
     """moto's S3 server on 127.0.0.1 with `buckets`, the AWS environment pointing at it."""
-    from moto import server as moto_server
-
-    server = moto_server.ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
-    server.start()
+    server = started_moto_server()
     host, port = server.get_host_and_port()
     endpoint = f'http://{host}:{port}'
     with pytest.MonkeyPatch.context() as patch:

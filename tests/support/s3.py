@@ -11,11 +11,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.support.http_server import QuietHTTPServer, started_moto_server
 
 
 ACCESS_DENIED = (
@@ -105,7 +107,7 @@ class RefusingProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server = QuietHTTPServer(('127.0.0.1', 0), Handler)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -131,11 +133,9 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
     refuses nothing until a test says so). moto keeps its state per process: every test gets a bucket of its own."""
     import boto3
     import hyp3lib.aws
-    from moto.server import ThreadedMotoServer
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False)
-    server.start()
+    server = started_moto_server(port)
     proxy = RefusingProxy(upstream_port=port)
     for name, value in {
         'AWS_ACCESS_KEY_ID': 'testing',

@@ -11,8 +11,10 @@ import urllib.parse
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.support.http_server import QuietHTTPServer
 
 
 RANGE = re.compile(r'^bytes=(\d*)-(\d*)$')
@@ -184,12 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = _handle
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients that drop a cut-short response are expected here
-
+class _Server(QuietHTTPServer):  # clients that drop a cut-short response are expected here
     def __init__(self, state: ServerState) -> None:
         super().__init__(('127.0.0.1', 0), _Handler)
         self.state = state

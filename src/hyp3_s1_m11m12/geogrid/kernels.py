@@ -21,20 +21,16 @@ own source file changes, so a kernel calling a compiled helper of another file c
 numba is imported (and the kernels compiled, or loaded from numba's cache) on first use only.
 """
 
-import contextlib
 import functools
 import math
-import os
-import sys
 import threading
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from hyp3_s1_m11m12 import numba_target
 from hyp3_s1_m11m12.constants import WGS84_ECCENTRICITY_SQUARED, WGS84_SEMI_MAJOR_AXIS_M
-from hyp3_s1_m11m12.geogrid import numba_target
 from hyp3_s1_m11m12.geogrid.vocabulary import DEG2RAD, DEGENERACY_LIMIT_DEG, INT32_MIN
 
 
@@ -144,30 +140,36 @@ class OutputArrays(NamedTuple):
     unrounded: FloatArray  # (2, n): the offsets before rounding (diagnostics)
 
 
-def _hermite(orbit, time, position, velocity, scratch):
-    """orbitHermite.c at one time, with interpolateWGS84Orbit's choice of four vectors; returns OUTSIDE_ORBIT
-    outside the span (False for NaN, as in ISCE2). `scratch` is a (7, 4) work array."""
+def _hermite(orbit, time, scratch):
+    """orbitHermite.c at one time, with interpolateWGS84Orbit's choice of four vectors, into scratch[7, :3]
+    (position) and scratch[8, :3] (velocity); returns OUTSIDE_ORBIT outside the span (False for NaN, as in ISCE2).
+
+    `scratch` is a (9, 4) work array, indexed in place rather than sliced: a slice of a numba array takes an atomic
+    reference count, and the along-track step calls this once per node. Rows: 0 the offsets, 1 the basis, 2 its
+    rate, 3-6 the ratios (time - t_k) / (t_i - t_k), which orbitHermite.c recomputes (identically) per product.
+    """
     node_t = orbit.times
+    gaps = orbit.gaps
+    inverse_gaps = orbit.inverse_gaps
+    inverse_gap_sums = orbit.inverse_gap_sums
+    positions = orbit.positions
+    velocities = orbit.velocities
     count = node_t.shape[0]
     first = np.searchsorted(node_t, time) - 2  # first index with t_i >= time, minus 2
     first = max(first, 0)
     first = min(first, count - 4)
-    offset = scratch[0]
-    basis = scratch[1]
-    basis_rate = scratch[2]
-    ratio = scratch[3:7]  # (time - t_k) / (t_i - t_k), which orbitHermite.c recomputes (identically) per product
     for i in range(4):
-        offset[i] = time - node_t[first + i]
+        scratch[0, i] = time - node_t[first + i]
     for i in range(4):
         for k in range(4):
             if k != i:
-                ratio[i, k] = offset[k] / orbit.gaps[first, i, k]
+                scratch[3 + i, k] = scratch[0, k] / gaps[first, i, k]
     for i in range(4):
         product = 1.0
         for k in range(4):
             if k != i:
-                product *= ratio[i, k]
-        basis[i] = product
+                product *= scratch[3 + i, k]
+        scratch[1, i] = product
         total = 0.0
         for j in range(4):
             if j == i:
@@ -175,21 +177,24 @@ def _hermite(orbit, time, position, velocity, scratch):
             product = 1.0
             for k in range(4):
                 if k != i and k != j:
-                    product *= ratio[i, k]
-            total += orbit.inverse_gaps[first, i, j] * product
-        basis_rate[i] = total
+                    product *= scratch[3 + i, k]
+            total += inverse_gaps[first, i, j] * product
+        scratch[2, i] = total
     for axis in range(3):
-        position[axis] = 0.0
-        velocity[axis] = 0.0
+        scratch[7, axis] = 0.0
+        scratch[8, axis] = 0.0
     for i in range(4):
-        f0 = 1.0 - 2.0 * offset[i] * orbit.inverse_gap_sums[first, i]
-        g1 = basis[i] + 2.0 * offset[i] * basis_rate[i]
-        g0 = 2.0 * (f0 * basis_rate[i] - basis[i] * orbit.inverse_gap_sums[first, i])
+        offset = scratch[0, i]
+        basis = scratch[1, i]
+        basis_rate = scratch[2, i]
+        f0 = 1.0 - 2.0 * offset * inverse_gap_sums[first, i]
+        g1 = basis + 2.0 * offset * basis_rate
+        g0 = 2.0 * (f0 * basis_rate - basis * inverse_gap_sums[first, i])
         for axis in range(3):
-            x = orbit.positions[first + i, axis]
-            v = orbit.velocities[first + i, axis]
-            position[axis] += (x * f0 + v * offset[i]) * basis[i] * basis[i]
-            velocity[axis] += (x * g0 + v * g1) * basis[i]
+            x = positions[first + i, axis]
+            v = velocities[first + i, axis]
+            scratch[7, axis] += (x * f0 + v * offset) * basis * basis
+            scratch[8, axis] += (x * g0 + v * g1) * basis
     if time < node_t[0] or time > node_t[count - 1]:
         return OUTSIDE_ORBIT
     return OK
@@ -405,11 +410,9 @@ def _topo_start(orbit, radar, time, rng, height, lane, state, scratch):
     """The along-track step's fixed per-node terms (the satellite one line later) into state[:18, lane]: position,
     distance, radius, nadir . velocity direction, velocity direction . along-track, range, height, then the along,
     cross and nadir unit vectors."""
-    position = scratch[7]
-    velocity = scratch[8]
-    _hermite(orbit, time + radar.line_time, position, velocity, scratch)
-    px, py, pz = position[0], position[1], position[2]
-    vx, vy, vz = velocity[0], velocity[1], velocity[2]
+    _hermite(orbit, time + radar.line_time, scratch)
+    px, py, pz = scratch[7, 0], scratch[7, 1], scratch[7, 2]
+    vx, vy, vz = scratch[8, 0], scratch[8, 1], scratch[8, 2]
     distance = math.sqrt(px * px + py * py + pz * pz)
     sx = px / SEMI_MAJOR
     sy = py / SEMI_MAJOR
@@ -865,6 +868,9 @@ _HELPERS = (
     '_to_int32',
 )
 _OUTPUT_HELPERS = ('_slope_parallel_z', '_clip', '_per_year')
+# Helpers that take arrays and run once per node or step, inlined by numba: a compiled call takes and drops an atomic
+# reference count on every array argument, and the orbit tables' counts are shared by all worker threads.
+_INLINED = ('_hermite', '_topo_start')
 
 
 class Kernels(NamedTuple):
@@ -872,44 +878,17 @@ class Kernels(NamedTuple):
     outputs: Any
 
 
-# numba's array-maths module probes for BLAS when it is imported (on numba's first compilation or cache load) by
-# importing scipy.linalg: 0.1-0.2 s of the serial start and ~15 MiB, for BLAS that no kernel calls.
-BLAS_PROBE_MODULE = 'scipy.linalg.cython_blas'
-
-
-@contextlib.contextmanager
-def _blas_probe_skipped() -> Iterator[None]:
-    """Make numba's BLAS probe fail fast (numba then only refuses np.dot & co. in compiled code, which the kernels do
-    not use); nothing changes when scipy.linalg is already imported or numba's module already loaded."""
-    if BLAS_PROBE_MODULE in sys.modules or 'numba.np.arraymath' in sys.modules:
-        yield
-        return
-    sys.modules[BLAS_PROBE_MODULE] = None  # type: ignore[assignment]  # an import of it raises ImportError
-    try:
-        yield
-    finally:
-        if BLAS_PROBE_MODULE in sys.modules and sys.modules[BLAS_PROBE_MODULE] is None:
-            del sys.modules[BLAS_PROBE_MODULE]
-
-
 @functools.cache
 def _compile() -> Kernels:
-    # Bit-identity with autoRIFT needs the C maths library: Intel's SVML (numba uses it when icc_rt is installed)
-    # would vectorise the per-function libm loops with other last bits. Read by numba at import.
-    os.environ.setdefault('NUMBA_DISABLE_INTEL_SVML', '1')
-    numba_target.apply_numba_target()  # the portable level a container's prebuilt cache holds, if any
-    import numba
+    numba = numba_target.import_numba()  # no SVML, the portable CPU level, numba's BLAS probe skipped
 
-    with _blas_probe_skipped():  # the module with the probe, loaded now rather than on first use
-        import numba.np.arraymath
-
-    def jit(function: Any) -> Any:
-        return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy')(function)
+    def jit(function: Any, inline: Literal['never', 'always'] = 'never') -> Any:
+        return numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy', inline=inline)(function)
 
     # Module-level names are resolved at compile time, so the helpers are compiled and bound here first.
     module = globals()
     for name in _HELPERS + _OUTPUT_HELPERS:
-        module[name] = jit(module[name])
+        module[name] = jit(module[name], 'always' if name in _INLINED else 'never')
     return Kernels(radar=jit(radar_kernel), outputs=jit(outputs_kernel))
 
 

@@ -1,4 +1,4 @@
-"""Geogrid's per-node computation for a block of nodes: the compiled kernels with pyproj's projections between them.
+"""Geogrid's per-node computation for a block of nodes: the compiled kernels with the map projections between them.
 
 Pure: map coordinates, DEM heights and parameter values in, output bands out. The radar part (geo2rdr, topo and
 both steps) does not depend on the repeat time dt, so it runs once per block whatever the number of dt values;
@@ -29,7 +29,7 @@ from hyp3_s1_m11m12.geogrid.vocabulary import (
     outputs_for,
 )
 from hyp3_s1_m11m12.geometry.orbit import Orbit
-from hyp3_s1_m11m12.geometry.projection import MapProjection
+from hyp3_s1_m11m12.geometry.projection import MapProjection, warm_up_projections
 
 
 FloatArray = npt.NDArray[np.float64]
@@ -180,10 +180,12 @@ def chip_size_pixels(chip_size_x0_m: float, ground_range_pixel_m: float, azimuth
 
 
 def warm_up_kernels() -> None:
-    """Compile the kernels now (or load them from numba's cache), with exactly the argument types of a run (a
-    test checks that a run then needs no other signature). Run it where numba's cache persists (e.g. while building
-    a container image, with NUMBA_CACHE_DIR set to a folder of the image) so that jobs do not pay the compilation.
+    """Compile the kernels, Geogrid's and the map projections', now (or load them from numba's cache), with exactly
+    the argument types of a run (a test checks that a run then needs no other signature). Run it where numba's cache
+    persists (e.g. while building a container image, with NUMBA_CACHE_DIR set to a folder of the image) so that jobs
+    do not pay the compilation.
     """
+    warm_up_projections()  # first: small and ready in ~0.1 s, for the scene's bounding box if it comes in time
     compiled = kernels.compiled()
     times = np.arange(8) * 10.0
     positions = np.stack([np.full(8, 7.0e6), times * 7.0e3, np.zeros(8)], axis=-1)

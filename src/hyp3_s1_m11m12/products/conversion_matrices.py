@@ -5,8 +5,10 @@ The NetCDF layout is hyp3-autorift's `s1_correction` file (v0.18.1: cell-centre 
 The matrices themselves are computed in products/matrices.py.
 """
 
+import contextlib
 import math
 import typing
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -28,6 +30,7 @@ from hyp3_s1_m11m12.products.matrices import (
     ConversionMatrices,
     FloatArray,
     GeogridBands,
+    MatrixArray,
     cell_centres,
     compute_conversion_matrices,
     conversion_matrices_from_bands,
@@ -85,7 +88,7 @@ def chunk_lines(number_of_lines: int) -> int:
 def write_matrix_variable(
     dataset: netCDF4.Dataset,
     name: str,
-    values: FloatArray,
+    values: MatrixArray,
     packing: Int16Packing | None,
     chunk_sizes: tuple[int, int],
     dr_to_vr_factor: float,
@@ -112,16 +115,34 @@ def write_matrix_variable(
         }
     )
     # We pack ourselves (same rounding as netCDF4's auto-scaling), so that nodata is the fill value by
-    # construction rather than through a NaN cast.
+    # construction rather than through a NaN cast; one chunk's lines at a time, so that the encoded copy of a
+    # full-scene matrix (tens of MB) never exists whole. Each slab is whole chunks: the file's bytes do not change.
     variable.set_auto_maskandscale(False)
     if packing is not None:
         variable.setncattr('scale_factor', packing.scale_factor)
         variable.setncattr('add_offset', packing.add_offset)
-        variable[:] = pack_int16(values, packing, FILL_VALUE)
-    else:
-        stored = values.astype(np.float32)
-        stored[~np.isfinite(stored)] = FILL_VALUE
-        variable[:] = stored
+    lines = chunk_sizes[0]
+    for first in range(0, values.shape[0], lines):
+        slab = values[first : first + lines]
+        if packing is not None:
+            variable[first : first + lines] = pack_int16(slab, packing, FILL_VALUE)
+        else:
+            stored = slab.astype(np.float32)
+            stored[~np.isfinite(stored)] = FILL_VALUE
+            variable[first : first + lines] = stored
+
+
+@contextlib.contextmanager
+def _no_chunk_cache() -> Iterator[None]:
+    """Files opened inside get no HDF5 chunk cache. The writer writes each chunk whole, once, and the cache (netCDF's
+    default, set when a file is opened) would only hold copies of them until the file closes: +36 MB for a full
+    scene's two matrices. (A per-variable setting does not reach the chunks HDF5 has already allocated.)"""
+    previous = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(0, 0, 1.0)
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*previous)
 
 
 def _write_dataset(
@@ -132,7 +153,7 @@ def _write_dataset(
     created: datetime,
 ) -> None:
     ny, nx = matrices.shape
-    with netCDF4.Dataset(path, 'w', clobber=True, format='NETCDF4') as dataset:
+    with _no_chunk_cache(), netCDF4.Dataset(path, 'w', clobber=True, format='NETCDF4') as dataset:
         dataset.setncatts(global_attributes(provenance, created))
         write_projection_coordinates(dataset, matrices.x, matrices.y)
         write_mapping_variable(dataset, matrices.epsg, matrices.geotransform)
@@ -260,6 +281,7 @@ __all__ = [
     'ConversionMatrices',
     'FloatArray',
     'GeogridBands',
+    'MatrixArray',
     'MatrixDtype',
     'Provenance',
     'cell_centres',

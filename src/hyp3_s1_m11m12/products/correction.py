@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
@@ -176,7 +178,9 @@ def products_in_staging(
     if len(set(stems)) != len(stems):
         raise GeogridInputError(f'a secondary is given twice ({", ".join(sorted(stems))}); give each once')
     staging.claim([name for stem in stems for name in product_names(stem)])
-    accumulators = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}') for stem in stems]
+    # A float32 product is written from float32 matrices: kept so from the start (int16 packs from float64).
+    storage = np.float32 if m11m12_dtype == 'float32' else np.float64
+    accumulators = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}', storage) for stem in stems]
     import_drawing_in_background()  # while Geogrid runs, rather than before it or after
     runs = geogrid_for_repeat_times(
         radar,

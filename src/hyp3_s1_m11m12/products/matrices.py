@@ -22,6 +22,7 @@ from hyp3_s1_m11m12.products.mapping import spatial_reference
 gdal.UseExceptions()
 
 FloatArray = npt.NDArray[np.float64]
+MatrixArray = npt.NDArray[np.floating]  # float64, or float32 when that is what the product stores
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,8 +34,8 @@ class ConversionMatrices:
     `dr_to_vr_factor` converts slant-range pixel displacement to slant-range velocity (m/yr per pixel).
     """
 
-    M11: FloatArray
-    M12: FloatArray
+    M11: MatrixArray
+    M12: MatrixArray
     x: FloatArray
     y: FloatArray
     epsg: int
@@ -157,19 +158,27 @@ class MatrixAccumulator:
     Each block is converted as the whole grid would be (elementwise operations, so the same bits); nodata
     (window_location band 1, or any of X1, X2, Y1, Y2, sf1) becomes NaN. dr_to_vr_factor is the median of the valid
     values of window_rdr_off2vel_x_vec band 3, tallied per distinct value (all nodes share one: dr x 365 / dt_days).
+    The matrices are computed in float64 and kept as `dtype`: float32 for a float32 product halves the largest arrays
+    of a run, and storing a block is the cast the writer would make (the same bits in the file).
     """
 
-    def __init__(self, nodata: float | None = float(constants.NODATA_OUT), source: str = 'the Geogrid outputs') -> None:
+    def __init__(
+        self,
+        nodata: float | None = float(constants.NODATA_OUT),
+        source: str = 'the Geogrid outputs',
+        dtype: type[np.floating] = np.float64,
+    ) -> None:
         self.nodata = nodata
         self.source = source  # named in error messages
-        self._m11: FloatArray | None = None
-        self._m12: FloatArray | None = None
+        self.dtype = dtype
+        self._m11: MatrixArray | None = None
+        self._m12: MatrixArray | None = None
         self._rows_added = 0
         self._factor_tallies: dict[float, int] = {}
 
     def start(self, rows: int, columns: int) -> None:
-        self._m11 = np.full((rows, columns), np.nan)
-        self._m12 = np.full((rows, columns), np.nan)
+        self._m11 = np.full((rows, columns), np.nan, dtype=self.dtype)
+        self._m12 = np.full((rows, columns), np.nan, dtype=self.dtype)
         self._rows_added = 0
         self._factor_tallies = {}
 

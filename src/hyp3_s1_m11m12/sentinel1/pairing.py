@@ -14,12 +14,16 @@ import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import InvalidGranuleError, TimingError
-from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition
 from hyp3_s1_m11m12.sentinel1.annotation import Burst
 from hyp3_s1_m11m12.sentinel1.names import is_burst_name
+
+
+if TYPE_CHECKING:  # at run time only the dt checks are needed by every workflow; acquisitions pull in the network
+    from hyp3_s1_m11m12.sentinel1.acquisition import Acquisition
 
 
 log = logging.getLogger(__name__)
@@ -116,16 +120,16 @@ def check_dt_bounds(dt_seconds: float, max_dt_seconds: float) -> None:
         )
 
 
-def _polarization_mode(acquisition: Acquisition) -> str:
+def _polarization_mode(acquisition: 'Acquisition') -> str:
     return 'H' if acquisition.polarization.upper().startswith('H') else 'V'
 
 
-def _match_by_id(reference: Acquisition, secondary: Acquisition) -> list[tuple[Burst, Burst]]:
+def _match_by_id(reference: 'Acquisition', secondary: 'Acquisition') -> list[tuple[Burst, Burst]]:
     by_id = {burst.burst_id: burst for burst in secondary.bursts}
     return [(burst, by_id[burst.burst_id]) for burst in reference.bursts if burst.burst_id in by_id]
 
 
-def _match_by_anx_time(reference: Acquisition, secondary: Acquisition) -> list[tuple[Burst, Burst]]:
+def _match_by_anx_time(reference: 'Acquisition', secondary: 'Acquisition') -> list[tuple[Burst, Burst]]:
     pairs = []
     for burst in reference.bursts:
         if burst.azimuth_anx_time_s is None:
@@ -144,7 +148,7 @@ def _match_by_anx_time(reference: Acquisition, secondary: Acquisition) -> list[t
     return pairs
 
 
-def repeat_time(reference: Acquisition, secondary: Acquisition) -> RepeatTime:
+def repeat_time(reference: 'Acquisition', secondary: 'Acquisition') -> RepeatTime:
     """dt of a pair of the same pass (same track, swaths and polarisation mode); a later reference is swapped.
 
     Raises:

@@ -2,6 +2,7 @@
 
 import argparse
 import functools
+import gc
 import logging
 import math
 import os
@@ -39,6 +40,10 @@ def exit_on_user_error(function: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        # The imports (numpy, GDAL, pyproj, later numba's compiler) leave 10^5-10^6 objects that live until exit:
+        # frozen, the cyclic collector no longer rescans them on every full collection, nor once more at shutdown
+        # (~0.25 s of a Geogrid run's exit with numba loaded).
+        gc.freeze()
         try:
             with terminate_on_signals():
                 return function(*args, **kwargs)
@@ -50,6 +55,8 @@ def exit_on_user_error(function: Callable[P, R]) -> Callable[P, R]:
             notes = ''.join(f'; {note}' for note in cleanup_notes(error))
             print(f'{_program()}: {cause}; no outputs were completed{notes}', file=sys.stderr)
             sys.exit(error.exit_code if isinstance(error, Terminated) else INTERRUPTED_EXIT_CODE)
+        finally:
+            gc.freeze()
 
     return wrapper
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hyp3_s1_m11m12.geogrid import numba_target
-from hyp3_s1_m11m12.geogrid.numba_target import GENERIC, LEVEL_FLAGS, TARGETS_VARIABLE, cpu_flags, select_target
+from hyp3_s1_m11m12 import numba_target
+from hyp3_s1_m11m12.numba_target import GENERIC, LEVEL_FLAGS, TARGETS_VARIABLE, cpu_flags, select_target
 
 
 HASWELL_FLAGS = frozenset(

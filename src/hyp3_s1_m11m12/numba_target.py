@@ -1,4 +1,5 @@
-"""The CPU target the kernels are compiled for, so that a container's prebuilt numba cache fits whatever host runs it.
+"""numba's set-up for the package's compiled kernels (geogrid/kernels.py, geometry/fast_projection.py): the CPU target
+they are compiled for, so that a container's prebuilt numba cache fits whatever host runs it, and import_numba().
 
 numba keys its cache on the CPU it compiles for: a cache built for the image's build machine misses on every other
 host, and each job would pay a 10-35 s compile. The image therefore builds the cache for portable x86-64 levels
@@ -8,11 +9,15 @@ vectorised or not, and the C maths library for the transcendental functions. x86
 about 20 % less CPU than `generic` (SSE2). Without the variable numba compiles for the host (development, CI).
 """
 
+import contextlib
+import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 
 log = logging.getLogger(__name__)
@@ -69,3 +74,42 @@ def apply_numba_target() -> str | None:
         return None
     os.environ[NUMBA_CPU_VARIABLE] = target
     return target
+
+
+# numba's array-maths module probes for BLAS when it is imported (on numba's first compilation or cache load) by
+# importing scipy.linalg: 0.1-0.2 s of the serial start and ~15 MiB, for BLAS that no kernel calls.
+BLAS_PROBE_MODULE = 'scipy.linalg.cython_blas'
+_import_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _blas_probe_skipped() -> Iterator[None]:
+    """Make numba's BLAS probe fail fast (numba then only refuses np.dot & co. in compiled code, which the kernels do
+    not use); nothing changes when scipy.linalg is already imported or numba's module already loaded."""
+    if BLAS_PROBE_MODULE in sys.modules or 'numba.np.arraymath' in sys.modules:
+        yield
+        return
+    sys.modules[BLAS_PROBE_MODULE] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        yield
+    finally:
+        if BLAS_PROBE_MODULE in sys.modules and sys.modules[BLAS_PROBE_MODULE] is None:
+            del sys.modules[BLAS_PROBE_MODULE]
+
+
+def import_numba() -> ModuleType:
+    """numba, imported the way every bit-exact kernel of the package needs it (whichever kernel file loads first):
+    Intel's SVML off, the portable CPU level chosen, numba's BLAS probe skipped. Thread-safe."""
+    with _import_lock:
+        # Bit-identity needs the C maths library: Intel's SVML (numba uses it when icc_rt is installed) would
+        # vectorise the per-function libm loops with other last bits. Read by numba at import.
+        os.environ.setdefault('NUMBA_DISABLE_INTEL_SVML', '1')
+        apply_numba_target()  # the portable level a container's prebuilt cache holds, if any
+        import numba
+
+        with _blas_probe_skipped():  # the module with the probe, loaded now rather than on first use
+            import numba.np.arraymath
+        # numba's modules are ~10^5 objects that live until exit: frozen, the cyclic collector does not rescan them
+        # in every full collection (each tens of ms, while the main thread plans the run).
+        gc.freeze()
+        return numba
