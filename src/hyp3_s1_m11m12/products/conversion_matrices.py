@@ -78,6 +78,9 @@ DR_TO_VR_FACTOR_DESCRIPTION = (
 MatrixDtype = Literal['float32', 'int16']
 MATRIX_DTYPES: tuple[MatrixDtype, ...] = typing.get_args(MatrixDtype)
 DEFAULT_MATRIX_DTYPE: MatrixDtype = 'float32'
+# The precision M11/M12 are kept in until they are written: a float32 file's values are the float32 cast of the
+# float64 matrices (cast as they are built, half the memory); int16 packs from the float64 values themselves.
+MATRIX_STORAGE_DTYPES: dict[MatrixDtype, type[np.floating]] = {'float32': np.float32, 'int16': np.float64}
 
 
 def chunk_lines(number_of_lines: int) -> int:
@@ -278,6 +281,7 @@ __all__ = [
     'LEGACY_FILE_NAME',
     'MATRIX_DTYPES',
     'MATRIX_INPUT_BANDS',
+    'MATRIX_STORAGE_DTYPES',
     'ConversionMatrices',
     'FloatArray',
     'GeogridBands',

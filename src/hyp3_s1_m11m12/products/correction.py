@@ -12,15 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.stage import GEOTIFF_COMPRESSIONS, GeogridRun, geogrid_for_repeat_times, resolve_engine
 from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
-from hyp3_s1_m11m12.products.conversion_matrices import MATRIX_DTYPES, write_conversion_matrices
+from hyp3_s1_m11m12.products.conversion_matrices import (
+    MATRIX_DTYPES,
+    MATRIX_STORAGE_DTYPES,
+    write_conversion_matrices,
+)
 from hyp3_s1_m11m12.products.mapping import mapping_attributes
 from hyp3_s1_m11m12.products.matrices import MatrixAccumulator, conversion_matrices_from_bands, read_geogrid_bands
 from hyp3_s1_m11m12.products.provenance import NETCDF_EXTENSION, PRODUCT_SUFFIX, QUICKLOOK_EXTENSION, Provenance
@@ -178,8 +180,7 @@ def products_in_staging(
     if len(set(stems)) != len(stems):
         raise GeogridInputError(f'a secondary is given twice ({", ".join(sorted(stems))}); give each once')
     staging.claim([name for stem in stems for name in product_names(stem)])
-    # A float32 product is written from float32 matrices: kept so from the start (int16 packs from float64).
-    storage = np.float32 if m11m12_dtype == 'float32' else np.float64
+    storage = MATRIX_STORAGE_DTYPES[m11m12_dtype]  # type: ignore[index]  # checked by check_choices
     accumulators = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}', storage) for stem in stems]
     import_drawing_in_background()  # while Geogrid runs, rather than before it or after
     runs = geogrid_for_repeat_times(
