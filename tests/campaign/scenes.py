@@ -74,27 +74,33 @@ def write_spoofed_granules(scenes: Scenes, folder: Path) -> list[Path]:
 
 
 def job_runner(scenes: Scenes, work: Path, s3_client: Any, endpoint: str) -> Any:
-    """A HyP3 stand-in runner: s1_correction_fixed for each secondary, products stored under the job id."""
+    """A HyP3 stand-in runner: one s1_correction_fixed run for the job's reference and all its secondaries, as the
+    job spec's command does (with the job's include_geotiffs), every product file stored under the job id."""
 
     def run(job: dict[str, Any]) -> list[dict[str, Any]]:
         parameters = job['job_parameters']
         reference = parameters['reference'][0]
+        for name in (reference, *parameters['secondary']):
+            if name not in scenes.safes:
+                raise RuntimeError(f'no such scene: {name}')
+        products = s1_correction_fixed(
+            scenes.safes[reference],
+            secondaries=[scenes.safes[secondary] for secondary in parameters['secondary']],
+            orbit='annotation',
+            engine='numpy',
+            m11m12_dtype='float32',
+            include_geotiffs=parameters.get('include_geotiffs', True),
+            parameter_file=str(scenes.parameter_file),
+            output_dir=work / job['job_id'],
+        )
         files = []
-        for secondary in parameters['secondary']:
-            if reference not in scenes.safes or secondary not in scenes.safes:
-                raise RuntimeError(f'no such scene: {reference} or {secondary}')
-            netcdf = _run(
-                scenes.safes[reference],
-                scenes.parameter_file,
-                work / job['job_id'] / secondary,
-                secondary=scenes.safes[secondary],
-            )
-            key = f'{job["job_id"]}/{reference}_X_{secondary}{PRODUCT_SUFFIX}'
-            s3_client.upload_file(str(netcdf), PRODUCT_BUCKET, key)
+        for path in (path for product in products for path in product.files):
+            key = f'{job["job_id"]}/{path.name}'
+            s3_client.upload_file(str(path), PRODUCT_BUCKET, key)
             files.append(
                 {
-                    'filename': key.rsplit('/', 1)[-1],
-                    'size': netcdf.stat().st_size,
+                    'filename': path.name,
+                    'size': path.stat().st_size,
                     'url': f'{endpoint}/{PRODUCT_BUCKET}/{key}',
                     's3': {'bucket': PRODUCT_BUCKET, 'key': key},
                 }

@@ -55,6 +55,10 @@ def test_plan_submit_follow_repair(tmp_path: Path) -> None:
             (job_id,) = hyp3.jobs
             assert set(followed['job_id']) == {job_id} and set(followed['job_status']) == {'SUCCEEDED'}
             assert all(product.endswith('_conversion_matrices.nc') for product in followed['product'])
+            # The campaign's jobs publish what the repair reads, the NetCDF (and its quick-look), no GeoTIFF.
+            assert hyp3.jobs[job_id]['job_parameters']['include_geotiffs'] is False
+            stored = [item['Key'] for item in s3.client.list_objects_v2(Bucket=PRODUCT_BUCKET)['Contents']]
+            assert sorted(key.rsplit('.', 1)[1] for key in stored) == ['nc', 'nc', 'png', 'png']
 
         target = f's3://{REPAIRED_BUCKET}/v02'
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=':0') as cluster:

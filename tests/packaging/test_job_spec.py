@@ -178,6 +178,8 @@ def test_defaults(document: dict[str, Any]) -> None:
     assert parameters['m11m12_dtype']['api_schema']['default'] == 'float32'
     assert parameters['engine']['api_schema']['default'] == 'numpy'
     assert parameters['buffer']['api_schema']['default'] == 0
+    geotiffs = parameters['include_geotiffs']['api_schema']
+    assert (geotiffs['type'], geotiffs['default']) == ('boolean', True)
     default_file = parameters['parameter_file']['api_schema']['default']
     assert default_file.startswith('/vsicurl/https://')
     assert default_file.rsplit('/', 1)[1] == constants.DEFAULT_PARAMETER_FILE.rsplit('/', 1)[1]
@@ -234,6 +236,11 @@ def test_the_command_is_one_the_workflow_parses(document: dict[str, Any], job_ty
     args = parser.parse_args(hyp3_arguments(job, {'reference': [reference], 'secondary': secondaries}))
     assert args.reference == reference
     assert flatten(args.secondary) == secondaries
-    assert (args.buffer, args.m11m12_dtype, args.engine) == (0, 'float32', 'numpy')
+    assert (args.buffer, args.m11m12_dtype, args.engine, args.include_geotiffs) == (0, 'float32', 'numpy', True)
+    # HyP3 renders a boolean job parameter as Python's str(): 'False' must switch the GeoTIFFs off.
+    without = parser.parse_args(
+        hyp3_arguments(job, {'reference': [reference], 'secondary': secondaries, 'include_geotiffs': False})
+    )
+    assert without.include_geotiffs is False
     assert args.parameter_file == job['parameters']['parameter_file']['api_schema']['default']
     assert (args.bucket, args.bucket_prefix) == ('hyp3-content-bucket', '0b3a1f5e-job-id')

@@ -1,5 +1,6 @@
 """s1_correction_fixed end to end on a synthetic 12-day pair: products, provenance, the dt fix, upload, bad input."""
 
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -575,6 +576,7 @@ def test_missing_bucket_is_a_one_line_error(
         (['REF', '--dt-seconds', '86400', '--buffer', '-2'], 'buffer must be >= 0'),
         (['REF', '--dt-seconds', '86400', '--m11m12-dtype', 'float64'], 'invalid choice'),
         (['REF', '--dt-seconds', '86400', '--engine', 'gamma'], 'invalid choice'),
+        (['REF', '--dt-seconds', '86400', '--include-geotiffs', 'yes'], "'yes' is neither true nor false"),
     ],
 )
 def test_command_line_errors(arguments: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
@@ -590,6 +592,10 @@ def test_parser_defaults() -> None:
     assert args.parameter_file == constants.DEFAULT_PARAMETER_FILE
     assert (args.buffer, args.engine, args.m11m12_dtype, args.orbit) == (0, 'auto', 'float32', 'auto')
     assert args.geotiff_compression == 'deflate'
+    assert args.include_geotiffs is True
+    for spelled, value in (('false', False), ('False', False), ('TRUE', True)):
+        parsed = workflow.build_parser().parse_args(['REF', '--secondary', 'A', '--include-geotiffs', spelled])
+        assert parsed.include_geotiffs is value
     assert workflow.build_parser().parse_args(['REF', '--secondary', 'A', '--secondary', 'B']).secondary == ['A', 'B']
     assert (args.output_dir, args.overwrite, args.bucket, args.bucket_prefix) == (Path('.'), False, None, '')
     # HyP3 passes '""' for an empty parameter: it counts as absent.
@@ -675,6 +681,65 @@ def test_many_secondaries_are_bit_identical_to_single_pair_runs(inputs: Inputs, 
                 assert netcdf_content(ours) == netcdf_content(theirs)
             else:
                 assert ours.read_bytes() == theirs.read_bytes(), ours.name
+
+
+def test_without_geotiffs_the_netcdf_and_quicklook_are_those_of_a_full_run(
+    inputs: Inputs, products: CorrectionProducts, tmp_path: Path
+) -> None:
+    later = simulated_scene_pair(tmp_path / 'inputs-24d', as_zip=True, cycles=2)
+    lean = workflow.s1_correction_fixed(
+        inputs.pair.reference,
+        secondaries=[inputs.pair.secondary, later.secondary],
+        orbit='annotation',
+        engine='numpy',
+        m11m12_dtype='float32',
+        include_geotiffs=False,
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path / 'lean',
+    )
+    assert sorted(path.name for path in (tmp_path / 'lean').iterdir()) == sorted(
+        name for product in lean for name in (product.netcdf.name, product.quicklook.name)
+    )
+    assert all(product.geotiffs == () and product.files == (product.quicklook, product.netcdf) for product in lean)
+    with pytest.raises(ValueError, match='without its GeoTIFFs'):
+        lean[0].geotiff('window_location.tif')
+    # The same matrices, factor and picture as the full run's; only the GeoTIFF compression is not recorded.
+    ours, theirs = netcdf_content(lean[0].netcdf), netcdf_content(products.netcdf)
+    assert 'geotiff_compression' not in ours['attributes']
+    assert theirs['attributes'].pop('geotiff_compression') == 'deflate'
+    assert ours == theirs
+    assert lean[0].quicklook.read_bytes() == products.quicklook.read_bytes()
+    assert lean[1].dr_to_vr_factor == pytest.approx(products.dr_to_vr_factor / 2, rel=1e-3)
+
+
+def test_a_region_without_the_rasters_m11m12_need_fails_before_geogrid(
+    inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyp3_s1_m11m12.products import correction
+
+    real = workflow.find_parameter_set
+
+    def without_velocities(*args: Any, **kwargs: Any) -> ParameterSet:
+        found = real(*args, **kwargs)
+        rasters = dataclasses.replace(found.rasters, vx=None, vy=None)
+        return dataclasses.replace(found, rasters=rasters)
+
+    def no_geogrid(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError('Geogrid ran')
+
+    monkeypatch.setattr(workflow, 'find_parameter_set', without_velocities)
+    monkeypatch.setattr(correction, 'geogrid_for_repeat_times', no_geogrid)
+    with pytest.raises(GeogridInputError, match='lacks rasters M11/M12 need .* would not write window_offset.tif'):
+        s1_correction_fixed(
+            inputs.pair.reference,
+            secondary=inputs.pair.secondary,
+            orbit='annotation',
+            engine='numpy',
+            include_geotiffs=False,
+            parameter_file=str(inputs.parameter_file),
+            output_dir=tmp_path / 'out',
+        )
+    assert not (tmp_path / 'out').exists()
 
 
 def test_a_secondary_given_twice_is_an_error(inputs: Inputs, tmp_path: Path) -> None:

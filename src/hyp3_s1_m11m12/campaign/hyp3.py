@@ -77,9 +77,13 @@ def submit_jobs(
     job_type: str = DEFAULT_JOB_TYPE,
     batch_size: int = MAX_BATCH_SIZE,
     name_prefix: str = DEFAULT_NAME_PREFIX,
+    include_geotiffs: bool = False,
     extra_parameters: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Submit one job per reference whose granules need a product and have none; record job names and ids.
+
+    The jobs publish only each pair's NetCDF and quick-look unless `include_geotiffs`: the repair reads nothing
+    else, and the GeoTIFFs would be most of each extra secondary's cost and of the bytes uploaded.
 
     References with a product for every pair, or with a job of the same name that has not failed, are skipped
     (the existing job's id is recorded).
@@ -102,7 +106,12 @@ def submit_jobs(
             log.info('%s: job %s already submitted', reference, existing[name].job_id)
             continue
         secondaries = sorted(set(group['secondary'].dropna()))
-        parameters = {'reference': [reference], 'secondary': secondaries, **(extra_parameters or {})}
+        parameters = {
+            'reference': [reference],
+            'secondary': secondaries,
+            'include_geotiffs': include_geotiffs,
+            **(extra_parameters or {}),
+        }
         prepared.append({'job_type': job_type, 'name': name, 'job_parameters': parameters})
     for start in range(0, len(prepared), batch_size):
         batch = prepared[start : start + batch_size]

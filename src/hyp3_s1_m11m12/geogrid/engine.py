@@ -158,6 +158,7 @@ def run_geogrid_for_dts(
     creation_options: CreationOptions | None = None,
     block_nodes: int | None = None,
     sinks: Sequence[BandSink | None] | None = None,
+    write_files: bool = True,
 ) -> list[GeogridResult]:
     """Write autoRIFT's window_*.tif for each (dt, existing output folder) of `runs`, with one geometry pass.
 
@@ -168,6 +169,8 @@ def run_geogrid_for_dts(
     bands of the files named in `keep_bands` (all bands, or a mapping file -> leading band count) are also returned in
     memory (GeogridResult.bands), so that the caller need not read them back; a run's entry of `sinks` (one per
     run) receives its bands block by block instead, for a consumer that needs no whole band (bounded memory).
+    With `write_files` False nothing is written: the bands only go to `keep_bands` and `sinks` (a product made
+    without the GeoTIFFs), and each result's `outputs` is empty.
 
     Raises:
         GeogridInputError: bad dt, a missing output folder, rasters not on the DEM grid, a geographic DEM, no
@@ -197,7 +200,7 @@ def run_geogrid_for_dts(
         )
         dt_outputs = [nodes.output_scalars(plan.context, dt) for dt, _ in runs]
         paths = [
-            {name: output_dir / f'{prefix}{name}' for name in plan.outputs}
+            {name: output_dir / f'{prefix}{name}' for name in plan.outputs} if write_files else {}
             for (_, output_dir), prefix in zip(runs, names, strict=True)
         ]
         counts = dict(keep_bands) if isinstance(keep_bands, Mapping) else dict.fromkeys(keep_bands, None)

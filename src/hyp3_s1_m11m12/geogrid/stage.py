@@ -143,9 +143,10 @@ def _run_project_engine(
     compression: str,
     keep_matrix_bands: bool,
     sinks: Sequence[BandSink] | None,
+    write_geotiffs: bool,
 ) -> list[GeogridRun]:
     """The project's engine for every dt with one geometry pass, feeding `sinks` (one per dt) block by block, or
-    else keeping the bands M11/M12 need in memory if asked."""
+    else keeping the bands M11/M12 need in memory if asked; the GeoTIFFs only if `write_geotiffs`."""
     from hyp3_s1_m11m12.geogrid import engine
 
     results = engine.run_geogrid_for_dts(
@@ -158,6 +159,7 @@ def _run_project_engine(
         creation_options=lambda dtype, rows: geotiff_options(compression, dtype, rows),
         block_nodes=BLOCK_NODES,
         sinks=sinks,
+        write_files=write_geotiffs,
     )
     return [
         GeogridRun(
@@ -228,13 +230,16 @@ def geogrid_for_repeat_times(
     work_dir: Path | None = None,
     keep_matrix_bands: bool = True,
     sinks: Sequence[BandSink] | None = None,
+    write_geotiffs: bool = True,
 ) -> list[GeogridRun]:
     """Geogrid for each repeat time, its files named `prefix` + window_*.tif in the existing folder `output_dir`.
 
     The one entry point for many dt values on one reference geometry: with the project's engine the dt-independent
     radar geometry is computed once for all of them (each dt's files bit-identical to a single-dt run); a
     file-writing engine (autorift, both) runs once per dt. With the project's engine, `sinks` (one per dt) receive
-    the bands block by block (GeogridRun.streamed); a file-writing engine leaves them unused.
+    the bands block by block (GeogridRun.streamed); a file-writing engine leaves them unused. `write_geotiffs`
+    False: the project's engine writes no file (its sinks still receive every band); a file-writing engine cannot
+    help writing them, and the caller removes what it does not publish.
 
     Raises:
         GeogridInputError: an unknown or unavailable engine or compression, or whatever input the engine rejects.
@@ -256,7 +261,16 @@ def geogrid_for_repeat_times(
         )
     if name == 'numpy':  # one geometry pass for every dt
         runs = _run_project_engine(
-            radar, dts_seconds, rasters, output_dir, prefixes, settings, compression, keep_matrix_bands, sinks
+            radar,
+            dts_seconds,
+            rasters,
+            output_dir,
+            prefixes,
+            settings,
+            compression,
+            keep_matrix_bands,
+            sinks,
+            write_geotiffs,
         )
     else:
         runs = [

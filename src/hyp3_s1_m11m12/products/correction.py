@@ -1,8 +1,10 @@
-"""A pair's products from Geogrid on the reference geometry: the nine GeoTIFFs, the NetCDF and the quick-look.
+"""A pair's products from Geogrid on the reference geometry: the NetCDF, the quick-look and the nine GeoTIFFs.
 
 `products_in_staging` runs Geogrid once for all the repeat times of one reference geometry and makes each pair's
 products from the bands it produced (nothing is read back with the project's engine), named for the pair, in the
-staging folder of the caller (staging.staged_directory), which publishes them.
+staging folder of the caller (staging.staged_directory), which publishes them. The GeoTIFFs are optional
+(`include_geotiffs`): an archive correction uses only the NetCDF, and each pair's dt-dependent GeoTIFFs are most of
+the cost of an extra secondary (about 0.6 s of DEFLATE for 52 MB of float64 per 1 M nodes).
 """
 
 import dataclasses
@@ -16,7 +18,7 @@ from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.stage import GEOTIFF_COMPRESSIONS, GeogridRun, geogrid_for_repeat_times, resolve_engine
-from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES
+from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES, outputs_for
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.products.conversion_matrices import (
     MATRIX_DTYPES,
@@ -43,7 +45,7 @@ class CorrectionProducts:
     """The outputs of one pair, all complete, and the numbers worth printing."""
 
     netcdf: Path
-    geotiffs: tuple[Path, ...]  # the nine <stem>_window_*.tif, in OUTPUT_NAMES order
+    geotiffs: tuple[Path, ...]  # the nine <stem>_window_*.tif, in OUTPUT_NAMES order (none if not included)
     quicklook: Path
     dr_to_vr_factor: float
     provenance: Provenance
@@ -64,7 +66,13 @@ class CorrectionProducts:
         return (*self.geotiffs, self.quicklook, self.netcdf)
 
     def geotiff(self, name: str) -> Path:
-        """The file of Geogrid output `name` (e.g. 'window_location.tif')."""
+        """The file of Geogrid output `name` (e.g. 'window_location.tif').
+
+        Raises:
+            ValueError: the run was made without its GeoTIFFs.
+        """
+        if not self.geotiffs:
+            raise ValueError(f'{self.netcdf.name} was made without its GeoTIFFs (include_geotiffs=False)')
         return self.geotiffs[OUTPUT_NAMES.index(name)]
 
 
@@ -96,27 +104,30 @@ def _pair_products(
     parameter_set: ParameterSet,
     staging: Staging,
     m11m12_dtype: str,
+    include_geotiffs: bool,
 ) -> CorrectionProducts:
     """M11/M12 as the project's engine produced the bands (`accumulator`, fed block by block), or from the files
-    of an engine that wrote only files; then the NetCDF and the quick-look, written at the same time."""
+    of an engine that wrote only files (removed then unless `include_geotiffs`); then the NetCDF and the
+    quick-look, written at the same time."""
     result = run.result
     if result.epsg != parameter_set.epsg:
         raise GeogridInputError(
             f'Geogrid ran in EPSG:{result.epsg} (the DEM) but region {parameter_set.name} of the parameter file '
             f'says EPSG:{parameter_set.epsg}; fix the parameter file'
         )
-    missing = [name for name in OUTPUT_NAMES if name not in result.outputs]
-    if missing:
-        raise GeogridInputError(
-            f'the {result.engine} Geogrid engine did not write {", ".join(missing)}: region {parameter_set.name} of '
-            'the parameter file lacks rasters M11/M12 need (dhdx, dhdy, vx, vy, ...), or the engine is too old; use '
-            'a complete ITS_LIVE parameter file and autoRIFT >= 1.5'
-        )
     if run.streamed and run.geotransform is not None:
         matrices = accumulator.finish(run.geotransform, run.projection_wkt)
     else:
+        missing = [name for name in OUTPUT_NAMES if name not in result.outputs]
+        if missing:
+            raise GeogridInputError(
+                f'the {result.engine} Geogrid engine did not write {", ".join(missing)}; use autoRIFT >= 1.5'
+            )
         names = {name: path.name for name, path in result.outputs.items()}
         matrices = conversion_matrices_from_bands(read_geogrid_bands(staging.products, names))
+        if not include_geotiffs:  # read: not to be published
+            for path in result.outputs.values():
+                path.unlink()
     stem = f'{provenance.stem}{PRODUCT_SUFFIX}'
     netcdf, quicklook = (
         staging.products / f'{stem}{NETCDF_EXTENSION}',
@@ -137,7 +148,7 @@ def _pair_products(
     )
     return CorrectionProducts(
         netcdf=published / netcdf.name,
-        geotiffs=tuple(published / result.outputs[name].name for name in OUTPUT_NAMES),
+        geotiffs=tuple(published / result.outputs[name].name for name in OUTPUT_NAMES) if include_geotiffs else (),
         quicklook=published / quicklook.name,
         dr_to_vr_factor=matrices.dr_to_vr_factor,
         provenance=provenance,
@@ -157,11 +168,25 @@ def products_in_staging(
     geotiff_compression: str = DEFAULT_GEOTIFF_COMPRESSION,
     orbit_source: str | None = None,
     buffer: int | None = None,
+    include_geotiffs: bool = True,
 ) -> list[CorrectionProducts]:
-    """Geogrid on `radar` for every repeat time (one call), then each pair's products, into `staging.products`."""
+    """Geogrid on `radar` for every repeat time (one call), then each pair's products, into `staging.products`
+    (the NetCDF, its quick-look and, if `include_geotiffs`, the nine GeoTIFFs).
+
+    Raises:
+        UserFacingError: a bad choice; a parameter region without the rasters M11/M12 need; any error of Geogrid
+            or of the products.
+    """
     check_choices(engine, m11m12_dtype, geotiff_compression)
-    # Before Geogrid runs: the NetCDF's grid mapping exists only for UTM and polar stereographic grids.
+    # Before Geogrid runs: the NetCDF's grid mapping exists only for UTM and polar stereographic grids, and
+    # M11/M12 need every output (the off2vel vectors need dhdx/dhdy and vx/vy, spec section 1.3).
     mapping_attributes(parameter_set.epsg, UNIT_GEOTRANSFORM)
+    missing = [name for name in OUTPUT_NAMES if name not in outputs_for(set(parameter_set.rasters.present()))]
+    if missing:
+        raise GeogridInputError(
+            f'region {parameter_set.name} of the parameter file lacks rasters M11/M12 need (dhdx, dhdy, vx, vy, ...): '
+            f'Geogrid would not write {", ".join(missing)}; use a complete ITS_LIVE parameter file'
+        )
     provenances = [
         Provenance(
             software_version=__version__,
@@ -172,7 +197,7 @@ def products_in_staging(
             parameter_region=parameter_set.name,
             orbit_source=orbit_source,
             buffer_pixels=buffer,
-            geotiff_compression=geotiff_compression,
+            geotiff_compression=geotiff_compression if include_geotiffs else None,
         )
         for timing in repeat_times
     ]
@@ -193,9 +218,12 @@ def products_in_staging(
         compression=geotiff_compression,
         work_dir=staging.work,
         sinks=accumulators,
+        write_geotiffs=include_geotiffs,
     )
     return [
-        _pair_products(run, accumulator, _with_engine(provenance, run), parameter_set, staging, m11m12_dtype)
+        _pair_products(
+            run, accumulator, _with_engine(provenance, run), parameter_set, staging, m11m12_dtype, include_geotiffs
+        )
         for run, accumulator, provenance in zip(runs, accumulators, provenances, strict=True)
     ]
 

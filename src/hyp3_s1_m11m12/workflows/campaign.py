@@ -29,7 +29,7 @@ from hyp3_s1_m11m12.products.granules.check import DEFAULT_WORKERS as READ_WORKE
 from hyp3_s1_m11m12.products.granules.check import LazyS3Client
 from hyp3_s1_m11m12.products.granules.report import ProgressPrinter
 from hyp3_s1_m11m12.workflows.check_granule import positive_integer
-from hyp3_s1_m11m12.workflows.cli import exit_on_user_error
+from hyp3_s1_m11m12.workflows.cli import boolean_argument, exit_on_user_error
 
 
 EXIT_REPAIR_FAILURES = 3
@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument('--batch-size', type=positive_integer, default=hyp3.MAX_BATCH_SIZE, help='jobs per request')
     submit.add_argument('--name-prefix', default=hyp3.DEFAULT_NAME_PREFIX, help='job name = prefix + reference')
     submit.add_argument('--retry-failed', action='store_true', help='resubmit the jobs that failed')
+    submit.add_argument(
+        '--include-geotiffs',
+        type=boolean_argument,
+        default=False,
+        help="true or false: the jobs also publish each pair's Geogrid GeoTIFFs (the repair needs only the NetCDF)",
+    )
 
     follow = steps.add_parser('follow', parents=[table, api], help='wait for the jobs, record their products')
     follow.add_argument('--interval', type=float, default=60.0, help='seconds between polls')
@@ -111,7 +117,12 @@ def run(args: argparse.Namespace) -> int:
             ]
         client = hyp3.connect(args.api_url, args.token)
         frame = hyp3.submit_jobs(
-            frame, client, job_type=args.job_type, batch_size=args.batch_size, name_prefix=args.name_prefix
+            frame,
+            client,
+            job_type=args.job_type,
+            batch_size=args.batch_size,
+            name_prefix=args.name_prefix,
+            include_geotiffs=args.include_geotiffs,
         )
         write_table(frame, args.table)
         print(f'campaign: {len(hyp3.jobs_of(frame))} job(s) recorded in {args.table}')

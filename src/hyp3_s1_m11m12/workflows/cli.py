@@ -83,6 +83,15 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--bucket-prefix', default='', help='Add a bucket prefix to products')
 
 
+def boolean_argument(value: str) -> bool:
+    """'true' or 'false' in any case: HyP3 passes a boolean job parameter as its JSON spelling. Anything else is an
+    error, not False (hyp3lib's string_is_true would take 'yes' for False)."""
+    spelled = value.strip().lower()
+    if spelled not in ('true', 'false'):
+        raise argparse.ArgumentTypeError(f'{value!r} is neither true nor false')
+    return spelled == 'true'
+
+
 def utc_argument(value: str) -> datetime:
     try:
         return parse_utc(value)

@@ -3,7 +3,8 @@
 Geogrid runs on the reference scene's geometry with dt = the secondary's sensing start minus the reference's
 (hyp3-autorift spoofed dt = 1 day), using the ITS_LIVE parameter region that contains the scene. Per pair it writes
 <reference>_X_<secondary>_conversion_matrices.nc, its .png quick-look and the nine Geogrid GeoTIFFs
-(<reference>_X_<secondary>_window_*.tif); many secondaries of one reference go into one folder.
+(<reference>_X_<secondary>_window_*.tif, unless `--include-geotiffs false`: an archive correction needs only the
+NetCDF); many secondaries of one reference go into one folder.
 """
 
 import argparse
@@ -34,6 +35,7 @@ from hyp3_s1_m11m12.workflows.cli import (
     add_max_dt_argument,
     add_upload_arguments,
     apply_max_dt,
+    boolean_argument,
     exit_on_user_error,
     name_list,
     new_parser,
@@ -66,6 +68,7 @@ def s1_correction_fixed(
     engine: str = 'auto',
     m11m12_dtype: str = 'float32',
     geotiff_compression: str = DEFAULT_GEOTIFF_COMPRESSION,
+    include_geotiffs: bool = True,
     orbit: str | Path = 'auto',
     output_dir: Path = Path('.'),
     overwrite: bool = False,
@@ -81,6 +84,7 @@ def s1_correction_fixed(
         parameter_file: the ITS_LIVE autoRIFT parameter shapefile (local path, URL or /vsicurl/ path).
         engine: Geogrid engine (stage.ENGINES); m11m12_dtype: 'float32' or 'int16' (historical packing).
         geotiff_compression: 'deflate', 'zstd' (lossless) or 'none' (autoRIFT's bytes).
+        include_geotiffs: write the nine Geogrid GeoTIFFs of each pair (False: the NetCDF and quick-look only).
         orbit: 'auto' (fetch, falling back to the annotation orbit), 'annotation', or a local EOF file.
         output_dir: where the products go (created if needed); overwrite: replace an earlier run's products.
 
@@ -97,7 +101,6 @@ def s1_correction_fixed(
         raise GeogridInputError(f'the buffer must be a non-negative number of range pixels, got {buffer}')
     check_choices(engine, m11m12_dtype, geotiff_compression)
     orbit_choice: str | Path = orbit if str(orbit) in ORBIT_CHOICES else Path(orbit)
-    options = {'engine': engine, 'm11m12_dtype': m11m12_dtype, 'geotiff_compression': geotiff_compression}
 
     with staged_directory(output_dir, overwrite=overwrite) as staging:
         if all_secondaries:
@@ -124,7 +127,10 @@ def s1_correction_fixed(
                 find_parameter_set(parameter_file, radar=acquisition.region_radar_geometry()),
                 orbit_source=acquisition.orbit_source,
                 buffer=buffer,
-                **options,
+                engine=engine,
+                m11m12_dtype=m11m12_dtype,
+                geotiff_compression=geotiff_compression,
+                include_geotiffs=include_geotiffs,
             )
     order = {pair.repeat_time.secondary_granule: index for index, pair in enumerate(pairs)}
     return sorted(products, key=lambda product: order.get(product.provenance.secondary_id, 0))
@@ -191,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Lossless compression of the Geogrid GeoTIFFs; none writes autoRIFT's own bytes",
     )
     parser.add_argument(
+        '--include-geotiffs',
+        type=boolean_argument,
+        default=True,
+        help="true or false: write each pair's nine Geogrid GeoTIFFs beside its NetCDF and quick-look (an archive "
+        'correction needs only the NetCDF)',
+    )
+    parser.add_argument(
         '--orbit',
         default='auto',
         help='Orbit: auto (fetch with s1_orbits, else the annotation orbit), annotation, or a local EOF file',
@@ -224,6 +237,7 @@ def main() -> None:
         engine=args.engine,
         m11m12_dtype=args.m11m12_dtype,
         geotiff_compression=args.geotiff_compression,
+        include_geotiffs=args.include_geotiffs,
         orbit=args.orbit,
         output_dir=args.output_dir,
         overwrite=args.overwrite,
