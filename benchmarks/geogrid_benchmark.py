@@ -150,7 +150,7 @@ plan = blocks.plan_geogrid(spec.radar, opened, spec.settings)
 nodes.warm_up_kernels()
 for count in (1, 10):
     dts = [spec.dt_seconds * (1 + k) for k in range(count)]
-    scalars = [nodes.output_scalars(plan.context, dt) for dt in dts]
+    scalars = nodes.output_settings(plan.context, dts)
     started = time.perf_counter()
     for _ in blocks.iterate_blocks(plan, opened, scalars):
         pass

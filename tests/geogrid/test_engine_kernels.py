@@ -223,7 +223,7 @@ def test_an_orbit_error_is_found_from_the_kernel_status(radar: RadarGeometry, ra
     columns, rows = np.meshgrid(np.arange(window.p_count), np.arange(window.l_count))
     x = gt[0] + (window.p_off + columns.reshape(-1) + 0.5) * gt[1]
     y = gt[3] + (window.l_off + rows.reshape(-1) + 0.5) * gt[5]
-    scalars = [nodes.output_scalars(short, DT_12_DAYS_S)]
+    scalars = nodes.output_settings(short, [DT_12_DAYS_S])
     with pytest.raises(OrbitError, match=r'the zero-Doppler \(geo2rdr\) iteration needs the orbit at .*outside'):
         nodes.compute_nodes(short, x, y, values, scalars)
 

@@ -11,7 +11,7 @@ import math
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -147,7 +147,7 @@ def _compute_block(
     plan: GeogridPlan,
     first_row: int,
     values: dict[str, npt.NDArray[np.float64]],
-    dt_outputs: Sequence[kernels.OutputScalars],
+    outputs: nodes.OutputSettings,
 ) -> list[Bands]:
     window = plan.window
     rows = values['dem'].shape[0]
@@ -159,7 +159,7 @@ def _compute_block(
     xx = np.broadcast_to(x[None, :], (rows, window.p_count)).reshape(-1)
     yy = np.broadcast_to(y[:, None], (rows, window.p_count)).reshape(-1)
     flat = {name: array.reshape(-1) for name, array in values.items()}
-    per_dt = nodes.compute_nodes(plan.context, xx, yy, flat, dt_outputs)
+    per_dt = nodes.compute_nodes(plan.context, xx, yy, flat, outputs)
     return [
         {name: array.reshape(*array.shape[:-1], rows, window.p_count) for name, array in outputs.items()}
         for outputs in per_dt
@@ -198,7 +198,7 @@ def check_dem_coverage(nodata_count: int, total: int, dem: str) -> None:
 def iterate_blocks(
     plan: GeogridPlan,
     opened: OpenRasters,
-    dt_outputs: Sequence[kernels.OutputScalars],
+    outputs: nodes.OutputSettings,
     workers: int | None = None,
     block_nodes: int | None = None,
 ) -> Iterator[tuple[int, list[Bands]]]:
@@ -218,7 +218,7 @@ def iterate_blocks(
                 rows = min(rows_per_block, window.l_count - first_row)
                 values = opened.read_window(window.p_off, window.l_off + first_row, window.p_count, rows)
                 nodata_count += opened.dem_nodata_count(values['dem'])
-                pending.append((first_row, pool.submit(_compute_block, plan, first_row, values, dt_outputs)))
+                pending.append((first_row, pool.submit(_compute_block, plan, first_row, values, outputs)))
                 while len(pending) > 2 * workers:
                     done_row, future = pending.popleft()
                     yield done_row, future.result()

@@ -29,7 +29,6 @@ from hyp3_s1_m11m12.geogrid.blocks import (
     plan_geogrid,
 )
 from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, close_all
-from hyp3_s1_m11m12.geogrid.kernels import OutputScalars
 from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
 from hyp3_s1_m11m12.geogrid.types import (
     DEFAULT_SETTINGS,
@@ -107,12 +106,12 @@ def compute_geogrid_for_dts(
     opened = open_rasters(rasters)
     try:
         plan = plan_geogrid(radar, opened, settings, stop_at_fixed_point)
-        dt_outputs = [nodes.output_scalars(plan.context, dt, include_diagnostics) for dt in dt_values]
+        outputs = nodes.output_settings(plan.context, dt_values, include_diagnostics)
         window = plan.window
         results = [GeogridArrays(plan=plan, dt_seconds=float(dt), bands={}, diagnostics={}) for dt in dt_values]
-        for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs, workers):
-            for result, outputs in zip(results, per_dt, strict=True):
-                for name, array in outputs.items():
+        for first_row, per_dt in iterate_blocks(plan, opened, outputs, workers):
+            for result, bands in zip(results, per_dt, strict=True):
+                for name, array in bands.items():
                     target = result.bands if name in OUTPUTS else result.diagnostics
                     if name not in target:
                         target[name] = np.empty((*array.shape[:-2], window.l_count, window.p_count), array.dtype)
@@ -198,7 +197,7 @@ def run_geogrid_for_dts(
             f'Geogrid (numpy): EPSG:{plan.epsg}, grid origin (pOff, lOff) = ({window.p_off}, {window.l_off}), '
             f'{window.p_count} x {window.l_count} nodes, dt = {", ".join(str(dt) for dt, _ in runs)} s'
         )
-        dt_outputs = [nodes.output_scalars(plan.context, dt) for dt, _ in runs]
+        output_settings = nodes.output_settings(plan.context, [dt for dt, _ in runs])
         paths = [
             {name: output_dir / f'{prefix}{name}' for name in plan.outputs} if write_files else {}
             for (_, output_dir), prefix in zip(runs, names, strict=True)
@@ -207,7 +206,7 @@ def run_geogrid_for_dts(
         kept = [KeptBands(counts) for _ in runs]
         consumers = [[keeper] if sink is None else [keeper, sink] for keeper, sink in zip(kept, run_sinks, strict=True)]
         try:
-            _write_runs(plan, opened, dt_outputs, paths, consumers, creation_options, block_nodes)
+            _write_runs(plan, opened, output_settings, paths, consumers, creation_options, block_nodes)
         except BaseException:
             for written in paths:
                 for path in written.values():
@@ -225,7 +224,7 @@ def run_geogrid_for_dts(
 def _write_runs(
     plan: GeogridPlan,
     opened: OpenRasters,
-    dt_outputs: Sequence[OutputScalars],
+    output_settings: nodes.OutputSettings,
     paths: Sequence[dict[str, Path]],
     sinks: Sequence[Sequence[BandSink]],
     creation_options: CreationOptions | None,
@@ -272,7 +271,9 @@ def _write_runs(
         for run_sinks in sinks:
             for sink in run_sinks:
                 sink.start(window.l_count, window.p_count)
-        for first_row, per_dt in iterate_blocks(plan, opened, dt_outputs, block_nodes=rows_per_block * window.p_count):
+        for first_row, per_dt in iterate_blocks(
+            plan, opened, output_settings, block_nodes=rows_per_block * window.p_count
+        ):
             pending.append(
                 [
                     writer.submit(write_block, run_tiffs, first_row, outputs)

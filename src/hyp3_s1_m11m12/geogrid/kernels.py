@@ -110,14 +110,13 @@ class RadarOutputs(NamedTuple):
 
 
 class OutputScalars(NamedTuple):
-    """The outputs kernel's settings; the `want_*` flags say which outputs autoRIFT writes for the given rasters."""
+    """The outputs kernel's settings shared by every repeat time; the `want_*` flags say which outputs autoRIFT
+    writes for the given rasters."""
 
-    dt: float
     range_pixel_size: float
     nodata_out: float
     vx_nodata: float
     has_vx_nodata: bool
-    search_factor: float
     search_min: float
     search_max: float
     chip_size_x0: float
@@ -132,12 +131,21 @@ class OutputScalars(NamedTuple):
     want_unrounded: bool
 
 
-class OutputArrays(NamedTuple):
-    """The outputs kernel's bands, pre-filled with nodata_out (NaN for `unrounded`); rows as vocabulary.OUTPUT_FILES."""
+class RepeatTimes(NamedTuple):
+    """The repeat times the outputs kernel runs for, and what depends on each."""
 
-    ints: npt.NDArray[np.int32]  # (INT_ROWS, n)
-    floats: FloatArray  # (FLOAT_ROWS, n)
-    unrounded: FloatArray  # (2, n): the offsets before rounding (diagnostics)
+    dt: FloatArray  # (k,): seconds
+    search_factor: FloatArray  # (k,): the search-range scale of each dt (nodes.search_range_scale)
+
+
+class OutputArrays(NamedTuple):
+    """The outputs kernel's bands per repeat time, pre-filled with nodata_out (NaN for `unrounded`); rows as
+    vocabulary.OUTPUT_FILES. The dt-independent rows (vocabulary.DT_INDEPENDENT_OUTPUTS) are filled for the first
+    repeat time only."""
+
+    ints: npt.NDArray[np.int32]  # (k, INT_ROWS, n)
+    floats: FloatArray  # (k, FLOAT_ROWS, n)
+    unrounded: FloatArray  # (k, 2, n): the offsets before rounding (diagnostics), or (k, 2, 0)
 
 
 def _hermite(orbit, time, scratch):
@@ -736,15 +744,25 @@ def _per_year(value, dt, length):
     return value * dt / length / 365.0 / 24.0 / 3600.0
 
 
-def outputs_kernel(s, nodes, inside, steps, values, out):
-    """Every output but the location for the inside nodes (sections 2.6-2.11): the dt-dependent part.
+def outputs_kernel(s, repeat_times, nodes, inside, steps, values, out):
+    """Every output but the location for the inside nodes (sections 2.6-2.11), for each repeat time.
 
     nodes: (3, n) map x, y and DEM height; steps: the radar kernel's steps with the points projected to map x, y
-    (rows 0, 1 and 3, 4); values: (11, n) the rasters besides the DEM in vocabulary.RASTER_ROWS order.
+    (rows 0, 1 and 3, 4); values: (11, n) the rasters besides the DEM in vocabulary.RASTER_ROWS order. What does
+    not depend on dt (a node's range and azimuth vectors, the surface normal, the degeneracy test, the matrix terms,
+    the reference velocity's projections, the chip sizes, the mask, the scale factor) is computed once per node;
+    each dt then runs geogrid.cpp's dt-dependent operations, in its order, on those same values, so each dt's
+    bands are those of a run for that dt alone, bit for bit.
     """
     dr = s.range_pixel_size
-    dt = s.dt
-    range_rate = dt / dr / 365.0 / 24.0 / 3600.0
+    dts = repeat_times.dt
+    factors = repeat_times.search_factor
+    count = dts.shape[0]
+    range_rates = np.empty(count)
+    range_vr = np.empty(count)
+    for k in range(count):
+        range_rates[k] = dts[k] / dr / 365.0 / 24.0 / 3600.0
+        range_vr[k] = dr / dts[k] * 365.0 * 24.0 * 3600.0
     nodata = s.nodata_out
     nodata_int = _to_int32(nodata)
     ints = out.ints
@@ -785,74 +803,86 @@ def outputs_kernel(s, nodes, inside, steps, values, out):
             c_term = normal_z * along_x - normal_x * along_z
             b_term = normal_z * along_y - normal_y * along_z
             determinant = a_term * b_term - c_term * d_term
-            azimuth_rate = dt / da_length / 365.0 / 24.0 / 3600.0
-            if well_posed:
-                floats[0, n] = normal_z / range_rate * b_term / determinant
-                floats[1, n] = -normal_z / azimuth_rate * d_term / determinant
-                floats[3, n] = -normal_z / range_rate * c_term / determinant
-                floats[4, n] = normal_z / azimuth_rate * a_term / determinant
-            floats[2, n] = dr / dt * 365.0 * 24.0 * 3600.0
-            floats[5, n] = da_length / dt * 365.0 * 24.0 * 3600.0
-            floats[6, n] = range_length / dr
-            floats[7, n] = azimuth_length / da_length
+            floats[0, 6, n] = range_length / dr
+            floats[0, 7, n] = azimuth_length / da_length
+            # 2.9: the reference velocity along the slope, projected on the two directions (dt-free)
+            vx = values[2, n]
+            vy = values[3, n]
+            vz = _slope_parallel_z(vx, vy, normal_x, normal_y, normal_z)
+            range_velocity = vx * los_x + vy * los_y + vz * los_z
+            azimuth_velocity = vx * along_x + vy * along_y + vz * along_z
+            no_velocity = s.has_vx_nodata and vx == s.vx_nodata
 
-            if s.want_offset:
-                # 2.9: the reference velocity's offsets, zero where vx is nodata
-                vx = values[2, n]
-                vy = values[3, n]
-                vz = _slope_parallel_z(vx, vy, normal_x, normal_y, normal_z)
-                range_offset = _per_year(vx * los_x + vy * los_y + vz * los_z, dt, range_length)
-                azimuth_offset = _per_year(vx * along_x + vy * along_y + vz * along_z, dt, azimuth_length)
-                if s.has_vx_nodata and vx == s.vx_nodata:
-                    ints[0, n] = 0
-                    ints[1, n] = 0
-                else:
-                    ints[0, n] = _to_int32(_std_round(range_offset))
-                    ints[1, n] = _to_int32(_std_round(azimuth_offset))
-                if s.want_unrounded:
-                    out.unrounded[0, n] = range_offset
-                    out.unrounded[1, n] = azimuth_offset
+            for k in range(count):
+                dt = dts[k]
+                range_rate = range_rates[k]
+                azimuth_rate = dt / da_length / 365.0 / 24.0 / 3600.0
+                if well_posed:
+                    floats[k, 0, n] = normal_z / range_rate * b_term / determinant
+                    floats[k, 1, n] = -normal_z / azimuth_rate * d_term / determinant
+                    floats[k, 3, n] = -normal_z / range_rate * c_term / determinant
+                    floats[k, 4, n] = normal_z / azimuth_rate * a_term / determinant
+                floats[k, 2, n] = range_vr[k]
+                floats[k, 5, n] = da_length / dt * 365.0 * 24.0 * 3600.0
 
-            if s.want_search_range:
-                # 2.10: the larger of the two corners' offsets (search_x = +-srx), at least 1; 0 where masked
-                search_x = _clip(values[4, n] * s.search_factor, s.search_min, s.search_max)
-                search_y = _clip(values[5, n] * s.search_factor, s.search_min, s.search_max)
-                z1 = _slope_parallel_z(search_x, search_y, normal_x, normal_y, normal_z)
-                z2 = _slope_parallel_z(-search_x, search_y, normal_x, normal_y, normal_z)
-                range_1 = abs(_std_round(_per_year(search_x * los_x + search_y * los_y + z1 * los_z, dt, dr)))
-                range_2 = abs(_std_round(_per_year(-search_x * los_x + search_y * los_y + z2 * los_z, dt, dr)))
-                azimuth_1 = abs(
-                    _std_round(_per_year(search_x * along_x + search_y * along_y + z1 * along_z, dt, azimuth_length))
-                )
-                azimuth_2 = abs(
-                    _std_round(_per_year(-search_x * along_x + search_y * along_y + z2 * along_z, dt, azimuth_length))
-                )
-                search_range_range = max(range_1, range_2)
-                search_range_azimuth = max(azimuth_1, azimuth_2)
-                if search_range_range == 0:
-                    search_range_range = 1.0
-                if search_range_azimuth == 0:
-                    search_range_azimuth = 1.0
-                if (s.has_vx_nodata and search_x == s.vx_nodata) or search_x == 0:
-                    ints[2, n] = 0
-                    ints[3, n] = 0
-                else:
-                    ints[2, n] = _to_int32(search_range_range)
-                    ints[3, n] = _to_int32(search_range_azimuth)
+                if s.want_offset:
+                    # 2.9: the reference velocity's offsets, zero where vx is nodata
+                    range_offset = _per_year(range_velocity, dt, range_length)
+                    azimuth_offset = _per_year(azimuth_velocity, dt, azimuth_length)
+                    if no_velocity:
+                        ints[k, 0, n] = 0
+                        ints[k, 1, n] = 0
+                    else:
+                        ints[k, 0, n] = _to_int32(_std_round(range_offset))
+                        ints[k, 1, n] = _to_int32(_std_round(azimuth_offset))
+                    if s.want_unrounded:
+                        out.unrounded[k, 0, n] = range_offset
+                        out.unrounded[k, 1, n] = azimuth_offset
+
+                if s.want_search_range:
+                    # 2.10: the larger of the two corners' offsets (search_x = +-srx), at least 1; 0 where masked
+                    search_x = _clip(values[4, n] * factors[k], s.search_min, s.search_max)
+                    search_y = _clip(values[5, n] * factors[k], s.search_min, s.search_max)
+                    z1 = _slope_parallel_z(search_x, search_y, normal_x, normal_y, normal_z)
+                    z2 = _slope_parallel_z(-search_x, search_y, normal_x, normal_y, normal_z)
+                    range_1 = abs(_std_round(_per_year(search_x * los_x + search_y * los_y + z1 * los_z, dt, dr)))
+                    range_2 = abs(_std_round(_per_year(-search_x * los_x + search_y * los_y + z2 * los_z, dt, dr)))
+                    azimuth_1 = abs(
+                        _std_round(
+                            _per_year(search_x * along_x + search_y * along_y + z1 * along_z, dt, azimuth_length)
+                        )
+                    )
+                    azimuth_2 = abs(
+                        _std_round(
+                            _per_year(-search_x * along_x + search_y * along_y + z2 * along_z, dt, azimuth_length)
+                        )
+                    )
+                    search_range_range = max(range_1, range_2)
+                    search_range_azimuth = max(azimuth_1, azimuth_2)
+                    if search_range_range == 0:
+                        search_range_range = 1.0
+                    if search_range_azimuth == 0:
+                        search_range_azimuth = 1.0
+                    if (s.has_vx_nodata and search_x == s.vx_nodata) or search_x == 0:
+                        ints[k, 2, n] = 0
+                        ints[k, 3, n] = 0
+                    else:
+                        ints[k, 2, n] = _to_int32(search_range_range)
+                        ints[k, 3, n] = _to_int32(search_range_azimuth)
 
         # 2.11: chip sizes in pixels and the stable-surface mask; nodata where the raster is vx's nodata
         for row, wanted in ((4, s.want_chip_size_min), (6, s.want_chip_size_max)):
             if wanted:
                 chip_x = values[row + 2, n]
                 if s.has_vx_nodata and chip_x == s.vx_nodata:
-                    ints[row, n] = nodata_int
-                    ints[row + 1, n] = nodata_int
+                    ints[0, row, n] = nodata_int
+                    ints[0, row + 1, n] = nodata_int
                 else:
-                    ints[row, n] = _to_int32(chip_x / s.chip_size_x0 * s.chip_pixels_range)
-                    ints[row + 1, n] = _to_int32(values[row + 3, n] / s.chip_size_x0 * s.chip_pixels_azimuth)
+                    ints[0, row, n] = _to_int32(chip_x / s.chip_size_x0 * s.chip_pixels_range)
+                    ints[0, row + 1, n] = _to_int32(values[row + 3, n] / s.chip_size_x0 * s.chip_pixels_azimuth)
         if s.want_stable_surface_mask:
             mask = values[10, n]
-            ints[8, n] = nodata_int if s.has_vx_nodata and mask == s.vx_nodata else _to_int32(mask)
+            ints[0, 8, n] = nodata_int if s.has_vx_nodata and mask == s.vx_nodata else _to_int32(mask)
 
 
 _compile_lock = threading.Lock()

@@ -2,7 +2,8 @@
 
 Pure: map coordinates, DEM heights and parameter values in, output bands out. The radar part (geo2rdr, topo and
 both steps) does not depend on the repeat time dt, so it runs once per block whatever the number of dt values;
-the outputs kernel then runs once per dt, with the same operations as a single-dt run (so the same bits).
+the outputs kernel then computes each node's dt-independent terms once and runs the dt-dependent operations for
+every dt, the same operations as a single-dt run (so the same bits).
 """
 
 import math
@@ -17,6 +18,7 @@ from hyp3_s1_m11m12.geogrid.types import GeogridSettings
 from hyp3_s1_m11m12.geogrid.vocabulary import (
     CHIP_SIZE_MAX,
     CHIP_SIZE_MIN,
+    DT_INDEPENDENT_OUTPUTS,
     FLOAT_ROWS,
     INT_ROWS,
     LOCATION,
@@ -62,17 +64,31 @@ def search_range_scale(dt_seconds: float, settings: GeogridSettings) -> float:
     return max(m * ((unity - 1) * m + (m - 1) - (m - 1) * dt_seconds / 24.0 / 3600.0) / ((unity - 1) * m), 1.0)
 
 
-def output_scalars(context: NodeContext, dt_seconds: float, include_diagnostics: bool = False) -> kernels.OutputScalars:
-    """The outputs kernel's settings for one repeat time."""
+@dataclass(frozen=True)
+class OutputSettings:
+    """What the outputs kernel runs with: the settings shared by all repeat times, and the repeat times."""
+
+    scalars: kernels.OutputScalars
+    repeat_times: kernels.RepeatTimes
+
+    @property
+    def count(self) -> int:
+        return int(self.repeat_times.dt.shape[0])
+
+
+def output_settings(
+    context: NodeContext, dts_seconds: Sequence[float], include_diagnostics: bool = False
+) -> OutputSettings:
+    """The outputs kernel's settings for the repeat times `dts_seconds` (at least one)."""
+    if not dts_seconds:
+        raise ValueError('at least one repeat time')
     settings = context.settings
     wanted = set(outputs_for(context.present))
-    return kernels.OutputScalars(
-        dt=float(dt_seconds),
+    scalars = kernels.OutputScalars(
         range_pixel_size=float(context.radar.range_pixel_size),
         nodata_out=float(settings.nodata_out),
         vx_nodata=float(context.vx_nodata or 0.0),
         has_vx_nodata=context.vx_nodata is not None,
-        search_factor=float(search_range_scale(dt_seconds, settings)),
         search_min=float(settings.srs_min_search_m_per_yr),
         search_max=float(settings.srs_max_search_m_per_yr),
         chip_size_x0=float(settings.chip_size_x0_m),
@@ -86,6 +102,11 @@ def output_scalars(context: NodeContext, dt_seconds: float, include_diagnostics:
         want_stable_surface_mask=STABLE_SURFACE_MASK in wanted,
         want_unrounded=include_diagnostics and OFFSET in wanted,
     )
+    repeat_times = kernels.RepeatTimes(
+        dt=np.array([float(dt) for dt in dts_seconds], dtype=np.float64),
+        search_factor=np.array([float(search_range_scale(dt, settings)) for dt in dts_seconds], dtype=np.float64),
+    )
+    return OutputSettings(scalars=scalars, repeat_times=repeat_times)
 
 
 def _vector(values: npt.ArrayLike) -> FloatArray:
@@ -98,11 +119,11 @@ def compute_nodes(
     x: FloatArray,
     y: FloatArray,
     values: dict[str, FloatArray],
-    dt_outputs: Sequence[kernels.OutputScalars],
+    outputs: OutputSettings,
 ) -> list[Bands]:
     """Output bands, shape (bands, n), for n nodes at map (x, y) with the rasters' values there (`values['dem']` ...),
-    one dict per entry of `dt_outputs` (output_scalars of each dt), keyed by file name (plus the unrounded offsets
-    with diagnostics). The location band is shared between the dicts.
+    one dict per repeat time of `outputs`, keyed by file name (plus the unrounded offsets with diagnostics). The
+    bands that do not depend on dt (the location, vocabulary.DT_INDEPENDENT_OUTPUTS) are shared between the dicts.
 
     Raises:
         OrbitError: a node's zero-Doppler time (or that time + 1/prf) falls outside the orbit.
@@ -135,22 +156,25 @@ def compute_nodes(
             stack[row] = values[name].reshape(-1)
     inside = radar_out.inside[:count]
     wanted = outputs_for(context.present)
+    dts = outputs.count
+    nodata = context.settings.nodata_out
+    out = kernels.OutputArrays(
+        ints=np.full((dts, INT_ROWS, total), nodata, dtype=np.int32),
+        floats=np.full((dts, FLOAT_ROWS, total), float(nodata)),
+        unrounded=np.full((dts, 2, total if outputs.scalars.want_unrounded else 0), np.nan),
+    )
+    compiled.outputs(outputs.scalars, outputs.repeat_times, nodes, inside, map_steps, stack, out)
     results = []
-    for scalars in dt_outputs:
-        out = kernels.OutputArrays(
-            ints=np.full((INT_ROWS, total), context.settings.nodata_out, dtype=np.int32),
-            floats=np.full((FLOAT_ROWS, total), float(context.settings.nodata_out)),
-            unrounded=np.full((2, total if scalars.want_unrounded else 0), np.nan),
-        )
-        compiled.outputs(scalars, nodes, inside, map_steps, stack, out)
+    for k in range(dts):
         bands: Bands = {LOCATION: radar_out.location}
         for name in wanted[1:]:
             layout = OUTPUTS[name]
-            source = out.ints if layout.dtype is np.int32 else out.floats
+            row = 0 if name in DT_INDEPENDENT_OUTPUTS else k  # filled for the first repeat time only
+            source = out.ints[row] if layout.dtype is np.int32 else out.floats[row]
             bands[name] = source[layout.first_row : layout.first_row + layout.bands]
-        if scalars.want_unrounded:
-            bands[OFFSET_RANGE_UNROUNDED] = out.unrounded[0]
-            bands[OFFSET_AZIMUTH_UNROUNDED] = out.unrounded[1]
+        if outputs.scalars.want_unrounded:
+            bands[OFFSET_RANGE_UNROUNDED] = out.unrounded[k, 0]
+            bands[OFFSET_AZIMUTH_UNROUNDED] = out.unrounded[k, 1]
         results.append(bands)
     return results
 
@@ -201,10 +225,19 @@ def warm_up_kernels() -> None:
         steps=np.empty((6, 0)),
     )
     compiled.radar(tables, radar, np.stack((empty, empty, empty)), radar_out)
-    scalars = kernels.OutputScalars(86400.0, 2.3, -32767.0, -32767.0, True, 1.0, 0.0, 1.0, 240.0, 4.0, 4.0, *[True] * 7)
+    scalars = kernels.OutputScalars(2.3, -32767.0, -32767.0, True, 0.0, 1.0, 240.0, 4.0, 4.0, *[True] * 7)
+    repeat_times = kernels.RepeatTimes(dt=np.array([86400.0]), search_factor=np.array([1.0]))
     out = kernels.OutputArrays(
-        ints=np.empty((INT_ROWS, 0), dtype=np.int32), floats=np.empty((FLOAT_ROWS, 0)), unrounded=np.empty((2, 0))
+        ints=np.empty((1, INT_ROWS, 0), dtype=np.int32),
+        floats=np.empty((1, FLOAT_ROWS, 0)),
+        unrounded=np.empty((1, 2, 0)),
     )
     compiled.outputs(
-        scalars, np.stack((empty, empty, empty)), radar_out.inside[:0], np.empty((6, 0)), np.empty((11, 0)), out
+        scalars,
+        repeat_times,
+        np.stack((empty, empty, empty)),
+        radar_out.inside[:0],
+        np.empty((6, 0)),
+        np.empty((11, 0)),
+        out,
     )
