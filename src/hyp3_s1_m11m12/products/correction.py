@@ -28,7 +28,7 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
 from hyp3_s1_m11m12.products.mapping import mapping_attributes
 from hyp3_s1_m11m12.products.matrices import MatrixAccumulator, conversion_matrices_from_bands, read_geogrid_bands
 from hyp3_s1_m11m12.products.provenance import NETCDF_EXTENSION, PRODUCT_SUFFIX, QUICKLOOK_EXTENSION, Provenance
-from hyp3_s1_m11m12.products.quicklook import import_drawing_in_background, write_quicklook
+from hyp3_s1_m11m12.products.quicklook import write_quicklook
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.staging import Staging, staged_directory
 
@@ -207,7 +207,6 @@ def products_in_staging(
     staging.claim([name for stem in stems for name in product_names(stem)])
     storage = MATRIX_STORAGE_DTYPES[m11m12_dtype]  # type: ignore[index]  # checked by check_choices
     accumulators = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}', storage) for stem in stems]
-    import_drawing_in_background()  # while Geogrid runs, rather than before it or after
     runs = geogrid_for_repeat_times(
         radar,
         [timing.dt_seconds for timing in repeat_times],
