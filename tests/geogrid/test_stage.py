@@ -215,6 +215,8 @@ def test_compression_options_use_the_predictor_of_the_data_type():
         'BLOCKYSIZE=8',
     )
     assert 'PREDICTOR=3' in stage.geotiff_options('zstd', np.float64, None)
+    # float64 bands: a lower DEFLATE level (their low mantissa bytes do not compress with more effort)
+    assert stage.geotiff_options('deflate', np.float64, None) == ('COMPRESS=DEFLATE', 'ZLEVEL=2', 'PREDICTOR=3')
 
 
 @pytest.mark.parametrize(

@@ -43,14 +43,24 @@ Engine = Literal['auto', 'numpy', 'autorift', 'both']
 ENGINES: tuple[Engine, ...] = typing.get_args(Engine)
 GeotiffCompression = Literal['deflate', 'zstd', 'none']
 GEOTIFF_COMPRESSIONS: tuple[GeotiffCompression, ...] = typing.get_args(GeotiffCompression)
-# Lossless, with the predictor for the data type (2: integer differences, 3: floating point); 'none' writes
-# geogrid.cpp's own bytes (GTiff without creation options). The levels are where the size stops paying for the time:
-# on a full scene's eleven GeoTIFFs (503 MB raw), DEFLATE 5 gives 121.3 MB for ~1.7 s of compression CPU, DEFLATE 6
-# (GDAL's default) 121.1 MB for ~2.6 s; ZSTD 3 (zstd's default) 120.1 MB for ~0.4 s, ZSTD 9 no smaller for ~3.3 s.
-COMPRESSION_OPTIONS: dict[GeotiffCompression, tuple[str, ...]] = {
-    'deflate': ('COMPRESS=DEFLATE', 'ZLEVEL=5'),
-    'zstd': ('COMPRESS=ZSTD', 'ZSTD_LEVEL=3'),
-    'none': (),
+BandKind = Literal['integer', 'floating']
+# Lossless, with the predictor of the band kind (2: integer differences, 3: floating point); 'none' writes
+# geogrid.cpp's own bytes (GTiff without creation options). The levels are where the size stops paying for the time,
+# by kind: the low mantissa bytes of a float64 band are noise that a harder search cannot shrink. On a full scene
+# (4.7 M nodes; three float64 files, 300 MB raw, and six int32 ones, 200 MB), DEFLATE on the float64 files costs
+# 2.40 s of CPU for 119.2 MB at level 5, 1.99 s for 119.6 MB at level 2 (1.84 s, 121.4 MB at 1); the int32 files
+# are 2.1 MB at level 5 for 0.6 s whatever the level. ZSTD 3 (zstd's default): 120.1 MB in all for ~0.4 s, ZSTD 9
+# no smaller for ~3.3 s.
+COMPRESSION_OPTIONS: dict[GeotiffCompression, dict[BandKind, tuple[str, ...]]] = {
+    'deflate': {
+        'integer': ('COMPRESS=DEFLATE', 'ZLEVEL=5', 'PREDICTOR=2'),
+        'floating': ('COMPRESS=DEFLATE', 'ZLEVEL=2', 'PREDICTOR=3'),
+    },
+    'zstd': {
+        'integer': ('COMPRESS=ZSTD', 'ZSTD_LEVEL=3', 'PREDICTOR=2'),
+        'floating': ('COMPRESS=ZSTD', 'ZSTD_LEVEL=3', 'PREDICTOR=3'),
+    },
+    'none': {'integer': (), 'floating': ()},
 }
 # The bands M11/M12 are computed from (file name -> leading bands kept in memory).
 MATRIX_INPUT_BANDS = {
@@ -113,12 +123,12 @@ def geotiff_options(
         raise GeogridInputError(
             f'unknown GeoTIFF compression {compression!r}: choose one of {", ".join(GEOTIFF_COMPRESSIONS)}'
         )
-    options = COMPRESSION_OPTIONS[compression]  # type: ignore[index, unused-ignore]
+    kind: BandKind = 'floating' if np.issubdtype(np.dtype(dtype), np.floating) else 'integer'
+    options = COMPRESSION_OPTIONS[compression][kind]  # type: ignore[index, unused-ignore]
     if not options:
         return ()
-    predictor = 'PREDICTOR=3' if np.issubdtype(np.dtype(dtype), np.floating) else 'PREDICTOR=2'
     strips = (f'BLOCKYSIZE={rows_per_strip}',) if rows_per_strip else ()
-    return (*options, predictor, *strips)
+    return (*options, *strips)
 
 
 def engine_function(name: str) -> Callable[..., GeogridResult]:
