@@ -712,6 +712,42 @@ def test_without_geotiffs_the_netcdf_and_quicklook_are_those_of_a_full_run(
     assert lean[1].dr_to_vr_factor == pytest.approx(products.dr_to_vr_factor / 2, rel=1e-3)
 
 
+def test_a_file_engine_run_without_geotiffs_reads_them_then_publishes_none(
+    inputs: Inputs, products: CorrectionProducts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """autoRIFT's engine can only write files: they are read for M11/M12, then not published."""
+    from hyp3_s1_m11m12.geogrid import engine, isce2_child, stage
+
+    written: list[Path] = []
+
+    def file_engine(*args: Any) -> Any:  # autoRIFT's C++ stand-in: the same files, written by the project's engine
+        result = engine.run_numpy_geogrid(*args)
+        written.extend(result.outputs.values())
+        return result
+
+    monkeypatch.setattr(isce2_child, 'require_autorift', lambda name: None)
+    monkeypatch.setattr(stage, 'engine_function', lambda name: file_engine)
+    lean = s1_correction_fixed(
+        inputs.pair.reference,
+        secondary=inputs.pair.secondary,
+        orbit='annotation',
+        engine='autorift',
+        m11m12_dtype='float32',
+        include_geotiffs=False,
+        parameter_file=str(inputs.parameter_file),
+        output_dir=tmp_path / 'lean',
+    )
+    assert len(written) == len(OUTPUT_NAMES)  # the engine did write them (into the staging work folder)
+    assert sorted(path.name for path in (tmp_path / 'lean').iterdir()) == sorted(
+        [lean.netcdf.name, lean.quicklook.name]
+    )
+    assert lean.geotiffs == ()
+    ours, theirs = read_matrices(lean.netcdf), read_matrices(products.netcdf)
+    np.testing.assert_array_equal(ours['M11'], theirs['M11'])
+    np.testing.assert_array_equal(ours['M12'], theirs['M12'])
+    assert ours['factor'] == theirs['factor']
+
+
 def test_a_region_without_the_rasters_m11m12_need_fails_before_geogrid(
     inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
