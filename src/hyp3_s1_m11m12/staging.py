@@ -100,6 +100,22 @@ def output_error(path: Path, error: OSError) -> OutputError:
     return OutputError(f'cannot write {path} ({error.strerror or error}); check that its folder is writable')
 
 
+def partial_path(path: Path) -> Path:
+    """A new hidden temporary name beside `path`, for a file that becomes `path` with os.replace once complete
+    (in the same folder: os.replace is atomic only within one file system)."""
+    return path.with_name(f'.{path.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}')
+
+
+def check_output_file(path: Path, overwrite: bool) -> None:
+    """Raises: OutputError: `path` exists and `overwrite` is False, is a folder, or its folder is missing."""
+    if path.is_dir():
+        raise OutputError(f'{path} is a directory; choose another output file name')
+    if path.exists() and not overwrite:
+        raise OutputError(f'{path} already exists; remove it or pass --overwrite to replace it')
+    if not path.parent.is_dir():
+        raise OutputError(f'output directory {path.parent} does not exist; create it or choose another one')
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a hidden temporary path beside `path`; once the block ends without error it becomes `path`.
@@ -110,14 +126,8 @@ def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
         OutputError: `path` exists and `overwrite` is False, is a folder, its folder is missing, or the rename fails.
     """
     path = Path(path)
-    if path.is_dir():
-        raise OutputError(f'{path} is a directory; choose another output file name')
-    if path.exists() and not overwrite:
-        raise OutputError(f'{path} already exists; remove it or pass --overwrite to replace it')
-    if not path.parent.is_dir():
-        raise OutputError(f'output directory {path.parent} does not exist; create it or choose another one')
-    # Hidden and in the same folder: os.replace is atomic only within one file system.
-    temporary = path.with_name(f'.{path.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}')
+    check_output_file(path, overwrite)
+    temporary = partial_path(path)
     try:
         yield temporary
         os.replace(temporary, path)

@@ -602,14 +602,14 @@ def test_overwrite_protection(tmp_path: Path) -> None:
 def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception) -> None:
     calls = []
 
-    def fail_on_m12(dataset: netCDF4.Dataset, name: str, *args: Any) -> None:
-        calls.append(name)
-        if name == 'M12':
+    def fail_on_m12(variable: netCDF4.Variable, *args: Any) -> None:
+        calls.append(variable.name)
+        if variable.name == 'M12':
             raise failure
-        original(dataset, name, *args)
+        original(variable, *args)
 
-    original = module.write_matrix_variable
-    monkeypatch.setattr(module, 'write_matrix_variable', fail_on_m12)
+    original = module.write_matrix_rows
+    monkeypatch.setattr(module, 'write_matrix_rows', fail_on_m12)
     with pytest.raises(ProductError, match='cannot write .*conversion_matrices.nc .*writable and has free space'):
         write_conversion_matrices(_synthetic_matrices(), tmp_path / 'conversion_matrices.nc', provenance=_provenance())
     assert calls == ['M11', 'M12']  # the file was open and half written when the failure came
@@ -624,7 +624,7 @@ def test_an_interrupted_write_keeps_the_previous_file(tmp_path: Path, monkeypatc
     def interrupt(*args: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module, 'write_matrix_variable', interrupt)
+    monkeypatch.setattr(module, 'write_matrix_rows', interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_conversion_matrices(_synthetic_matrices(), output, provenance=_provenance(), overwrite=True)
     assert output.read_bytes() == before

@@ -429,14 +429,14 @@ def test_interrupted_run_leaves_no_netcdf(
 
         monkeypatch.setattr(correction, 'write_quicklook', interrupted)
     else:
-        real_write_matrix = conversion_matrices.write_matrix_variable
+        real_write_rows = conversion_matrices.write_matrix_rows
 
-        def interrupted_write(dataset: Any, name: str, *args: Any, **kwargs: Any) -> None:
-            real_write_matrix(dataset, name, *args, **kwargs)
-            if name == 'M12':  # as Ctrl-C half way through the NetCDF
+        def interrupted_write(variable: Any, *args: Any, **kwargs: Any) -> None:
+            real_write_rows(variable, *args, **kwargs)
+            if variable.name == 'M12':  # as Ctrl-C half way through the NetCDF (written while Geogrid runs)
                 raise KeyboardInterrupt
 
-        monkeypatch.setattr(conversion_matrices, 'write_matrix_variable', interrupted_write)
+        monkeypatch.setattr(conversion_matrices, 'write_matrix_rows', interrupted_write)
     with pytest.raises(KeyboardInterrupt):
         s1_correction_fixed(
             inputs.pair.reference,

@@ -68,7 +68,7 @@ class KeptBands:
         self.bands: dict[str, np.ndarray] = {}
         self._shape = (0, 0)
 
-    def start(self, rows: int, columns: int) -> None:
+    def start(self, rows: int, columns: int, geotransform: object = None, projection_wkt: str = '') -> None:
         self._shape = (rows, columns)
         self.bands = {}
 
@@ -270,7 +270,7 @@ def _write_runs(
                 )
         for run_sinks in sinks:
             for sink in run_sinks:
-                sink.start(window.l_count, window.p_count)
+                sink.start(window.l_count, window.p_count, plan.geotransform, plan.wkt)
         for first_row, per_dt in iterate_blocks(
             plan, opened, output_settings, block_nodes=rows_per_block * window.p_count
         ):

@@ -31,8 +31,15 @@ class BandSink(Protocol):
     """Receives one run's output bands block by block as the engine produces them (in row order, from one thread),
     so that a consumer (e.g. M11/M12) needs neither the whole bands in memory nor the files read back."""
 
-    def start(self, rows: int, columns: int) -> None:
-        """Called once, before the first block, with the grid's size (l_count, p_count)."""
+    def start(
+        self,
+        rows: int,
+        columns: int,
+        geotransform: tuple[float, float, float, float, float, float],
+        projection_wkt: str,
+    ) -> None:
+        """Called once, before the first block, with the grid: its size (l_count, p_count), GDAL (corner)
+        geotransform and projection."""
 
     def add(self, first_row: int, bands: dict[str, npt.NDArray[np.generic]]) -> None:
         """One block: file name -> array of shape (bands, rows of the block, columns), valid during the call only."""

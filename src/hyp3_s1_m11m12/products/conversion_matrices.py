@@ -7,14 +7,16 @@ The matrices themselves are computed in products/matrices.py.
 
 import contextlib
 import math
+import os
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import netCDF4
 import numpy as np
+import numpy.typing as npt
 from osgeo import gdal
 
 from hyp3_s1_m11m12 import constants
@@ -26,15 +28,21 @@ from hyp3_s1_m11m12.products.mapping import (
     write_projection_coordinates,
 )
 from hyp3_s1_m11m12.products.matrices import (
+    LOCATION,
     MATRIX_INPUT_BANDS,
     ConversionMatrices,
     FloatArray,
     GeogridBands,
     MatrixArray,
+    MatrixGrid,
+    block_matrices,
     cell_centres,
     compute_conversion_matrices,
     conversion_matrices_from_bands,
     conversion_matrices_from_geogrid,
+    matrix_grid,
+    median_of_tallies,
+    no_valid_node,
     pixel_centre_geotransform,
     read_geogrid_bands,
 )
@@ -45,7 +53,7 @@ from hyp3_s1_m11m12.products.provenance import (
     conversion_matrices_file_name,
     global_attributes,
 )
-from hyp3_s1_m11m12.staging import atomic_file
+from hyp3_s1_m11m12.staging import atomic_file, check_output_file, output_error, partial_path
 
 
 gdal.UseExceptions()
@@ -68,6 +76,7 @@ MATRIX_DESCRIPTIONS = {
         f'displacement dr (see Eq. A18 in {LEI_2021_URL})'
     ),
 }
+MATRIX_NAMES = ('M11', 'M12')
 MATRIX_STANDARD_NAMES = {'M11': 'conversion_matrix_element_11', 'M12': 'conversion_matrix_element_12'}
 DR_TO_VR_FACTOR_DESCRIPTION = (
     'multiplicative factor that converts slant range pixel displacement dr to slant range velocity vr'
@@ -88,15 +97,11 @@ def chunk_lines(number_of_lines: int) -> int:
     return min(math.ceil(CHUNK_TARGET_LINES / number_of_lines) * CHUNK_LINE_MULTIPLE, number_of_lines)
 
 
-def write_matrix_variable(
-    dataset: netCDF4.Dataset,
-    name: str,
-    values: MatrixArray,
-    packing: Int16Packing | None,
-    chunk_sizes: tuple[int, int],
-    dr_to_vr_factor: float,
-) -> None:
-    """M11 or M12 as ITS_LIVE writes it: int16 with `packing`, or float32 when it is None; NaN becomes the fill."""
+def define_matrix_variable(
+    dataset: netCDF4.Dataset, name: str, packing: Int16Packing | None, chunk_sizes: tuple[int, int]
+) -> netCDF4.Variable:
+    """M11 or M12 as ITS_LIVE writes it: int16 with `packing`, or float32 when it is None. Its dr_to_vr_factor is
+    a placeholder until MatrixFileWriter.close sets it (in place: the attributes keep their order)."""
     variable = dataset.createVariable(
         name,
         'i2' if packing is not None else 'f4',
@@ -113,26 +118,46 @@ def write_matrix_variable(
             'description': MATRIX_DESCRIPTIONS[name],
             'units': MATRIX_UNITS,
             'grid_mapping': MAPPING_VARIABLE_NAME,
-            'dr_to_vr_factor': dr_to_vr_factor,
+            'dr_to_vr_factor': np.nan,
             'dr_to_vr_factor_description': DR_TO_VR_FACTOR_DESCRIPTION,
         }
     )
     # We pack ourselves (same rounding as netCDF4's auto-scaling), so that nodata is the fill value by
-    # construction rather than through a NaN cast; one chunk's lines at a time, so that the encoded copy of a
-    # full-scene matrix (tens of MB) never exists whole. Each slab is whole chunks: the file's bytes do not change.
+    # construction rather than through a NaN cast.
     variable.set_auto_maskandscale(False)
     if packing is not None:
         variable.setncattr('scale_factor', packing.scale_factor)
         variable.setncattr('add_offset', packing.add_offset)
-    lines = chunk_sizes[0]
+    return variable
+
+
+def write_matrix_rows(
+    variable: netCDF4.Variable, first_row: int, values: MatrixArray, packing: Int16Packing | None, lines: int
+) -> None:
+    """Rows first_row.. of a matrix variable, `lines` at a time (one chunk's lines: the encoded copy of a
+    full-scene matrix, tens of MB, never exists whole); NaN becomes the fill value."""
     for first in range(0, values.shape[0], lines):
         slab = values[first : first + lines]
         if packing is not None:
-            variable[first : first + lines] = pack_int16(slab, packing, FILL_VALUE)
+            stored = pack_int16(slab, packing, FILL_VALUE)
         else:
             stored = slab.astype(np.float32)
             stored[~np.isfinite(stored)] = FILL_VALUE
-            variable[first : first + lines] = stored
+        variable[first_row + first : first_row + first + slab.shape[0]] = stored
+
+
+def write_matrix_variable(
+    dataset: netCDF4.Dataset,
+    name: str,
+    values: MatrixArray,
+    packing: Int16Packing | None,
+    chunk_sizes: tuple[int, int],
+    dr_to_vr_factor: float,
+) -> None:
+    """M11 or M12 whole into an open dataset, with its attributes (e.g. a granule's matrices)."""
+    variable = define_matrix_variable(dataset, name, packing, chunk_sizes)
+    write_matrix_rows(variable, 0, values, packing, chunk_sizes[0])
+    variable.setncattr('dr_to_vr_factor', dr_to_vr_factor)
 
 
 @contextlib.contextmanager
@@ -148,21 +173,65 @@ def _no_chunk_cache() -> Iterator[None]:
         netCDF4.set_chunk_cache(*previous)
 
 
-def _write_dataset(
-    path: Path,
-    matrices: ConversionMatrices,
-    provenance: Provenance,
-    packings: dict[str, Int16Packing | None],
-    created: datetime,
-) -> None:
-    ny, nx = matrices.shape
-    with _no_chunk_cache(), netCDF4.Dataset(path, 'w', clobber=True, format='NETCDF4') as dataset:
-        dataset.setncatts(global_attributes(provenance, created))
-        write_projection_coordinates(dataset, matrices.x, matrices.y)
-        write_mapping_variable(dataset, matrices.epsg, matrices.geotransform)
-        chunk_sizes = (chunk_lines(ny), nx)
-        write_matrix_variable(dataset, 'M11', matrices.M11, packings['M11'], chunk_sizes, matrices.dr_to_vr_factor)
-        write_matrix_variable(dataset, 'M12', matrices.M12, packings['M12'], chunk_sizes, matrices.dr_to_vr_factor)
+class MatrixFileWriter:
+    """One conversion-matrices NetCDF at `path`, its M11/M12 written in bands of whole chunks (the last may be
+    short), in row order, so that a matrix need never exist whole: the one writer of the layout, whether the
+    matrices come all at once (write_conversion_matrices) or as Geogrid produces them (StreamedMatrices).
+
+    Raises (every method):
+        OSError, RuntimeError: the file cannot be written.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        grid: MatrixGrid,
+        provenance: Provenance,
+        packings: dict[str, Int16Packing | None],
+        created: datetime,
+    ) -> None:
+        ny, nx = grid.shape
+        self.path = path
+        self.lines = chunk_lines(ny)
+        self._packings = packings
+        # netCDF gives a variable the chunk cache in force when the variable is created.
+        with _no_chunk_cache():
+            self._dataset = netCDF4.Dataset(path, 'w', clobber=True, format='NETCDF4')
+            try:
+                self._dataset.setncatts(global_attributes(provenance, created))
+                write_projection_coordinates(self._dataset, grid.x, grid.y)
+                write_mapping_variable(self._dataset, grid.epsg, grid.geotransform)
+                self._variables = {
+                    name: define_matrix_variable(self._dataset, name, packings[name], (self.lines, nx))
+                    for name in MATRIX_NAMES
+                }
+            except BaseException:
+                self._dataset.close()
+                raise
+
+    def write_rows(self, first_row: int, m11: MatrixArray, m12: MatrixArray) -> None:
+        """Rows first_row.. of both matrices (NaN: nodata); `first_row` starts a chunk, and the rows are whole chunks
+        but at the grid's end, so that each chunk is encoded once, whole (HDF5 has no chunk cache here)."""
+        if first_row % self.lines:
+            raise ValueError(f'row {first_row} does not start a chunk of {self.lines} lines')
+        for name, values in zip(MATRIX_NAMES, (m11, m12), strict=True):
+            write_matrix_rows(self._variables[name], first_row, values, self._packings[name], self.lines)
+
+    def close(self, dr_to_vr_factor: float | None) -> None:
+        """Set dr_to_vr_factor on both matrices and close; None: close an abandoned file as it is."""
+        try:
+            if dr_to_vr_factor is not None:
+                for variable in self._variables.values():
+                    variable.setncattr('dr_to_vr_factor', dr_to_vr_factor)
+        finally:
+            self._dataset.close()
+
+
+def _matrix_packings(matrices: ConversionMatrices, dtype: str) -> dict[str, Int16Packing | None]:
+    return {
+        name: int16_packing(values) if dtype == 'int16' else None
+        for name, values in zip(MATRIX_NAMES, (matrices.M11, matrices.M12), strict=True)
+    }
 
 
 def write_conversion_matrices(
@@ -185,19 +254,171 @@ def write_conversion_matrices(
     if dtype not in MATRIX_DTYPES:
         raise ProductError(f'unknown M11/M12 data type {dtype!r}; choose one of {", ".join(MATRIX_DTYPES)}')
     mapping_attributes(matrices.epsg, matrices.geotransform)  # an unsupported projection fails before any I/O
-    packings: dict[str, Int16Packing | None] = {
-        name: int16_packing(values) if dtype == 'int16' else None
-        for name, values in (('M11', matrices.M11), ('M12', matrices.M12))
-    }
+    packings = _matrix_packings(matrices, dtype)
     created = datetime.now(timezone.utc).replace(tzinfo=None)
+    grid = MatrixGrid(x=matrices.x, y=matrices.y, epsg=matrices.epsg, geotransform=matrices.geotransform)
     with atomic_file(output, overwrite=overwrite) as temporary:
         try:
-            _write_dataset(temporary, matrices, provenance, packings, created)
+            writer = MatrixFileWriter(temporary, grid, provenance, packings, created)
+            try:
+                writer.write_rows(0, matrices.M11, matrices.M12)
+            except BaseException:
+                writer.close(None)
+                raise
+            writer.close(matrices.dr_to_vr_factor)
         except (OSError, RuntimeError) as error:
             raise ProductError(
                 f'cannot write {output} ({error}); check that its folder is writable and has free space'
             ) from None
     return output
+
+
+class StreamedMatrices:
+    """A pair's float32 conversion-matrices NetCDF written while Geogrid runs: a geogrid BandSink.
+
+    Each block's M11/M12 are computed as MatrixAccumulator computes them (block_matrices, then the float32 cast a
+    float32 file stores: the same bits as writing the whole matrices at the end); a chunk's rows are encoded as soon
+    as they are complete, so that the NetCDF's compression overlaps Geogrid and a pair holds one band of chunks, not
+    its whole matrices (8 bytes a node). What the quick-look draws (every `step`-th cell of both matrices) is kept.
+    `finish` sets dr_to_vr_factor and moves the file into place; `abort` removes it. Calls come from one thread.
+    """
+
+    def __init__(
+        self,
+        output: Path,
+        provenance: Provenance,
+        nodata: float | None = float(constants.NODATA_OUT),
+        source: str = 'the Geogrid outputs',
+        *,
+        step: Callable[[tuple[int, int]], int],
+        overwrite: bool = False,
+    ) -> None:
+        self.output = output
+        self.provenance = provenance
+        self.nodata = nodata
+        self.source = source
+        self._step_of = step
+        self.overwrite = overwrite
+        self._writer: MatrixFileWriter | None = None
+        self._temporary: Path | None = None
+
+    def start(
+        self,
+        rows: int,
+        columns: int,
+        geotransform: tuple[float, float, float, float, float, float],
+        projection_wkt: str,
+    ) -> None:
+        self._abandon()
+        self.grid = matrix_grid(geotransform, projection_wkt, (rows, columns), self.source)
+        mapping_attributes(self.grid.epsg, self.grid.geotransform)
+        check_output_file(self.output, self.overwrite)
+        self._temporary = partial_path(self.output)
+        created = datetime.now(timezone.utc).replace(tzinfo=None)
+        try:
+            self._writer = MatrixFileWriter(
+                self._temporary, self.grid, self.provenance, dict.fromkeys(MATRIX_NAMES), created
+            )
+        except (OSError, RuntimeError) as error:
+            self._abandon()
+            raise self._error(error) from None
+        self.step = self._step_of((rows, columns))
+        shown = (math.ceil(rows / self.step), math.ceil(columns / self.step))
+        self._shown = (np.full(shown, np.nan, np.float32), np.full(shown, np.nan, np.float32))
+        self._pending = (
+            np.empty((self._writer.lines, columns), np.float32),
+            np.empty((self._writer.lines, columns), np.float32),
+        )
+        self._pending_first = 0  # the first row of the chunk being filled
+        self._rows_added = 0
+        self._factor_tallies: dict[float, int] = {}
+        self._any_valid = False
+
+    def add(self, first_row: int, bands: Mapping[str, npt.NDArray[np.generic]]) -> None:
+        writer = self._writer
+        if writer is None:
+            raise ValueError('start() the stream with the grid first')
+        rows, columns = bands[LOCATION].shape[-2:]
+        if first_row != self._rows_added or columns != self.grid.shape[1] or first_row + rows > self.grid.shape[0]:
+            raise ProductError(f'{self.source}: a block of {rows} x {columns} at row {first_row} is out of order')
+        matrices = [values.astype(np.float32) for values in block_matrices(bands, self.nodata, self._factor_tallies)]
+        self._any_valid = self._any_valid or bool(np.isfinite(matrices[0]).any())
+        for kept, values in zip(self._shown, matrices, strict=True):
+            first_shown = -(-first_row // self.step) * self.step  # the first row of the block that is drawn
+            kept[first_shown // self.step : (first_row + rows + self.step - 1) // self.step] = values[
+                first_shown - first_row :: self.step, :: self.step
+            ]
+        done = 0
+        total = self.grid.shape[0]
+        while done < rows:
+            offset = first_row + done - self._pending_first
+            take = min(rows - done, writer.lines - offset)
+            for pending, values in zip(self._pending, matrices, strict=True):
+                pending[offset : offset + take] = values[done : done + take]
+            done += take
+            filled = offset + take
+            if filled == writer.lines or self._pending_first + filled == total:
+                try:
+                    writer.write_rows(self._pending_first, self._pending[0][:filled], self._pending[1][:filled])
+                except (OSError, RuntimeError) as error:
+                    self._abandon()
+                    raise self._error(error) from None
+                self._pending_first += filled
+        self._rows_added += rows
+
+    def finish(self) -> ConversionMatrices:
+        """Close the file and move it into place; return what the quick-look draws: every `step`-th cell of both
+        matrices, on the coordinates of those cells.
+
+        Raises:
+            ProductError: not every row was added, nothing is valid, or the file cannot be written.
+        """
+        writer, temporary = self._writer, self._temporary
+        if writer is None or temporary is None or self._rows_added != self.grid.shape[0]:
+            self._abandon()
+            raise ProductError(f'{self.source}: Geogrid stopped before its last row; run Geogrid again')
+        if not self._factor_tallies or not self._any_valid:
+            self._abandon()
+            raise ProductError(no_valid_node(self.source))
+        factor = median_of_tallies(self._factor_tallies)
+        try:
+            writer.close(factor)
+            self._writer = None
+            os.replace(temporary, self.output)
+        except OSError as error:
+            self._abandon()
+            raise output_error(self.output, error) from None
+        except RuntimeError as error:
+            self._abandon()
+            raise self._error(error) from None
+        self._temporary = None
+        return ConversionMatrices(
+            M11=self._shown[0],
+            M12=self._shown[1],
+            x=self.grid.x[:: self.step],
+            y=self.grid.y[:: self.step],
+            epsg=self.grid.epsg,
+            geotransform=self.grid.geotransform,
+            dr_to_vr_factor=factor,
+        )
+
+    def abort(self) -> None:
+        """Remove what was written (after an error elsewhere)."""
+        self._abandon()
+
+    def _abandon(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.close(None)
+        if self._temporary is not None:
+            self._temporary.unlink(missing_ok=True)
+            self._temporary = None
+
+    def _error(self, error: BaseException) -> ProductError:
+        return ProductError(
+            f'cannot write {self.output} ({error}); check that its folder is writable and has free space'
+        )
 
 
 def _attribute(variable: Any, name: str, path: Path) -> Any:

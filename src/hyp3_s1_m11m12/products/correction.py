@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
+from hyp3_s1_m11m12.geogrid.engine import ENGINE_NAME
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.stage import GEOTIFF_COMPRESSIONS, GeogridRun, geogrid_for_repeat_times, resolve_engine
 from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES, outputs_for
@@ -23,12 +24,13 @@ from hyp3_s1_m11m12.geometry.radar import RadarGeometry
 from hyp3_s1_m11m12.products.conversion_matrices import (
     MATRIX_DTYPES,
     MATRIX_STORAGE_DTYPES,
+    StreamedMatrices,
     write_conversion_matrices,
 )
 from hyp3_s1_m11m12.products.mapping import mapping_attributes
 from hyp3_s1_m11m12.products.matrices import MatrixAccumulator, conversion_matrices_from_bands, read_geogrid_bands
 from hyp3_s1_m11m12.products.provenance import NETCDF_EXTENSION, PRODUCT_SUFFIX, QUICKLOOK_EXTENSION, Provenance
-from hyp3_s1_m11m12.products.quicklook import write_quicklook
+from hyp3_s1_m11m12.products.quicklook import decimation_step, write_quicklook
 from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from hyp3_s1_m11m12.staging import Staging, staged_directory
 
@@ -97,52 +99,62 @@ def check_choices(engine: str, m11m12_dtype: str, geotiff_compression: str) -> N
         )
 
 
+Sink = MatrixAccumulator | StreamedMatrices
+
+
 def _pair_products(
     run: GeogridRun,
-    accumulator: MatrixAccumulator,
+    sink: Sink,
     provenance: Provenance,
     parameter_set: ParameterSet,
     staging: Staging,
     m11m12_dtype: str,
     include_geotiffs: bool,
 ) -> CorrectionProducts:
-    """M11/M12 as the project's engine produced the bands (`accumulator`, fed block by block), or from the files
-    of an engine that wrote only files (removed then unless `include_geotiffs`); then the NetCDF and the
-    quick-look, written at the same time."""
+    """The pair's NetCDF and quick-look: the NetCDF written while Geogrid ran (`sink` a StreamedMatrices), or
+    M11/M12 as the project's engine produced the bands (a MatrixAccumulator: int16 packs from the whole matrices),
+    or from the files of an engine that wrote only files (removed then unless `include_geotiffs`), then the
+    NetCDF and the quick-look written at the same time."""
     result = run.result
     if result.epsg != parameter_set.epsg:
         raise GeogridInputError(
             f'Geogrid ran in EPSG:{result.epsg} (the DEM) but region {parameter_set.name} of the parameter file '
             f'says EPSG:{parameter_set.epsg}; fix the parameter file'
         )
-    if run.streamed and run.geotransform is not None:
-        matrices = accumulator.finish(run.geotransform, run.projection_wkt)
-    else:
-        missing = [name for name in OUTPUT_NAMES if name not in result.outputs]
-        if missing:
-            raise GeogridInputError(
-                f'the {result.engine} Geogrid engine did not write {", ".join(missing)}; use autoRIFT >= 1.5'
-            )
-        names = {name: path.name for name, path in result.outputs.items()}
-        matrices = conversion_matrices_from_bands(read_geogrid_bands(staging.products, names))
-        if not include_geotiffs:  # read: not to be published
-            for path in result.outputs.values():
-                path.unlink()
     stem = f'{provenance.stem}{PRODUCT_SUFFIX}'
     netcdf, quicklook = (
         staging.products / f'{stem}{NETCDF_EXTENSION}',
         staging.products / f'{stem}{QUICKLOOK_EXTENSION}',
     )
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix='products') as pool:
-        drawing = pool.submit(write_quicklook, matrices, quicklook, provenance=provenance)
-        write_conversion_matrices(matrices, netcdf, provenance=provenance, dtype=m11m12_dtype)
-        drawing.result()
+    if run.streamed and isinstance(sink, StreamedMatrices):
+        shown = sink.finish()
+        write_quicklook(shown, quicklook, provenance=provenance, decimated_by=sink.step)
+        dr_to_vr_factor = shown.dr_to_vr_factor
+    else:
+        if run.streamed and run.geotransform is not None and isinstance(sink, MatrixAccumulator):
+            matrices = sink.finish(run.geotransform, run.projection_wkt)
+        else:
+            missing = [name for name in OUTPUT_NAMES if name not in result.outputs]
+            if missing:
+                raise GeogridInputError(
+                    f'the {result.engine} Geogrid engine did not write {", ".join(missing)}; use autoRIFT >= 1.5'
+                )
+            names = {name: path.name for name, path in result.outputs.items()}
+            matrices = conversion_matrices_from_bands(read_geogrid_bands(staging.products, names))
+            if not include_geotiffs:  # read: not to be published
+                for path in result.outputs.values():
+                    path.unlink()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix='quicklook') as pool:
+            drawing = pool.submit(write_quicklook, matrices, quicklook, provenance=provenance)
+            write_conversion_matrices(matrices, netcdf, provenance=provenance, dtype=m11m12_dtype)
+            drawing.result()
+        dr_to_vr_factor = matrices.dr_to_vr_factor
     published = staging.output_dir
     log.info(
         'Wrote %s (M11/M12 %s, dr_to_vr_factor = %.12g) with dt = %.6f s = %.9f days',
         published / netcdf.name,
         m11m12_dtype,
-        matrices.dr_to_vr_factor,
+        dr_to_vr_factor,
         provenance.dt_seconds,
         provenance.dt_days,
     )
@@ -150,7 +162,7 @@ def _pair_products(
         netcdf=published / netcdf.name,
         geotiffs=tuple(published / result.outputs[name].name for name in OUTPUT_NAMES) if include_geotiffs else (),
         quicklook=published / quicklook.name,
-        dr_to_vr_factor=matrices.dr_to_vr_factor,
+        dr_to_vr_factor=dr_to_vr_factor,
         provenance=provenance,
         parameter_region=parameter_set.name,
         epsg=result.epsg,
@@ -205,35 +217,59 @@ def products_in_staging(
     if len(set(stems)) != len(stems):
         raise GeogridInputError(f'a secondary is given twice ({", ".join(sorted(stems))}); give each once')
     staging.claim([name for stem in stems for name in product_names(stem)])
-    storage = MATRIX_STORAGE_DTYPES[m11m12_dtype]  # type: ignore[index]  # checked by check_choices
-    accumulators = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}', storage) for stem in stems]
-    runs = geogrid_for_repeat_times(
-        radar,
-        [timing.dt_seconds for timing in repeat_times],
-        parameter_set.rasters,
-        staging.products,
-        [f'{stem}_' for stem in stems],
-        engine=engine,
-        compression=geotiff_compression,
-        work_dir=staging.work,
-        sinks=accumulators,
-        write_geotiffs=include_geotiffs,
-    )
-    return [
-        _pair_products(
-            run, accumulator, _with_engine(provenance, run), parameter_set, staging, m11m12_dtype, include_geotiffs
+    name = resolve_engine(engine)
+    sinks: list[Sink]
+    if name == ENGINE_NAME and m11m12_dtype == 'float32':
+        # The project's engine: each float32 NetCDF is written while Geogrid runs, so the provenance is final now.
+        provenances = [_with_engine(provenance, ENGINE_NAME, __version__) for provenance in provenances]
+        sinks = [
+            StreamedMatrices(
+                staging.products / f'{provenance.stem}{PRODUCT_SUFFIX}{NETCDF_EXTENSION}',
+                provenance,
+                float(constants.NODATA_OUT),
+                f'Geogrid of {provenance.stem}',
+                step=decimation_step,
+            )
+            for provenance in provenances
+        ]
+    else:
+        storage = MATRIX_STORAGE_DTYPES[m11m12_dtype]  # type: ignore[index]  # checked by check_choices
+        sinks = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}', storage) for stem in stems]
+    try:
+        runs = geogrid_for_repeat_times(
+            radar,
+            [timing.dt_seconds for timing in repeat_times],
+            parameter_set.rasters,
+            staging.products,
+            [f'{stem}_' for stem in stems],
+            engine=name,
+            compression=geotiff_compression,
+            work_dir=staging.work,
+            sinks=sinks,
+            write_geotiffs=include_geotiffs,
         )
-        for run, accumulator, provenance in zip(runs, accumulators, provenances, strict=True)
-    ]
+        return [
+            _pair_products(
+                run,
+                sink,
+                _with_engine(provenance, run.result.engine, run.result.engine_version),
+                parameter_set,
+                staging,
+                m11m12_dtype,
+                include_geotiffs,
+            )
+            for run, sink, provenance in zip(runs, sinks, provenances, strict=True)
+        ]
+    finally:  # a finished stream has nothing left to remove
+        for sink in sinks:
+            if isinstance(sink, StreamedMatrices):
+                sink.abort()
 
 
-def _with_engine(provenance: Provenance, run: GeogridRun) -> Provenance:
-    engine_version = run.result.engine_version
+def _with_engine(provenance: Provenance, engine: str, engine_version: str) -> Provenance:
     # autoRIFT's own Geogrid reports its version; the project's engine reproduces autoRIFT's v1.6.0 algorithm.
-    autorift = engine_version if run.result.engine == 'autorift' else constants.AUTORIFT_ALGORITHM_VERSION
-    return dataclasses.replace(
-        provenance, engine=run.result.engine, engine_version=engine_version, autorift_version=autorift
-    )
+    autorift = engine_version if engine == 'autorift' else constants.AUTORIFT_ALGORITHM_VERSION
+    return dataclasses.replace(provenance, engine=engine, engine_version=engine_version, autorift_version=autorift)
 
 
 def correction_from_radar_geometry(

@@ -88,6 +88,48 @@ def cell_centres(centre_geotransform: Sequence[float], shape: tuple[int, int]) -
     return x, y
 
 
+@dataclass(frozen=True, eq=False)
+class MatrixGrid:
+    """The map grid of a pair's M11/M12: cell centres, EPSG code and pixel-centre geotransform (see
+    ConversionMatrices)."""
+
+    x: FloatArray
+    y: FloatArray
+    epsg: int
+    geotransform: tuple[float, float, float, float, float, float]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.y.shape[0]), int(self.x.shape[0])
+
+
+def matrix_grid(
+    geotransform: tuple[float, float, float, float, float, float],
+    projection_wkt: str,
+    shape: tuple[int, int],
+    source: str = 'the Geogrid outputs',
+) -> MatrixGrid:
+    """The grid of Geogrid's outputs of `shape` (rows, columns) on GDAL (corner) `geotransform` in `projection_wkt`.
+
+    Raises:
+        ProductError: the grid is rotated or has no map projection.
+    """
+    if geotransform[2] != 0 or geotransform[4] != 0:
+        raise ProductError(
+            f'the Geogrid grid of {source} is rotated (geotransform {geotransform}); '
+            'ITS_LIVE grids are north-up, use a north-up DEM'
+        )
+    if not projection_wkt:
+        raise ProductError(
+            f"{source}: {LOCATION} has no map projection; Geogrid writes the DEM's CRS, "
+            'give it a DEM with an EPSG-coded UTM or polar stereographic CRS'
+        )
+    _, epsg = spatial_reference(projection_wkt)
+    centre_geotransform = pixel_centre_geotransform(geotransform)
+    x, y = cell_centres(centre_geotransform, shape)
+    return MatrixGrid(x=x, y=y, epsg=epsg, geotransform=centre_geotransform)
+
+
 # The Geogrid outputs M11/M12 are computed from, with the number of leading bands used of each.
 LOCATION = 'window_location.tif'
 OFF2VEL_X = 'window_rdr_off2vel_x_vec.tif'
@@ -151,6 +193,25 @@ def _grid_shape(bands: Mapping[str, npt.NDArray[np.generic]], source: str) -> tu
     return int(shape[0]), int(shape[1])
 
 
+def block_matrices(
+    bands: Mapping[str, npt.NDArray[np.generic]], nodata: float | None, factor_tallies: dict[float, int]
+) -> tuple[FloatArray, FloatArray]:
+    """M11 and M12 (float64) of one block of Geogrid's bands, converted as the whole grid would be (elementwise, so
+    the same bits); nodata (window_location band 1, or any of X1, X2, Y1, Y2, sf1) becomes NaN. The block's valid
+    window_rdr_off2vel_x_vec band 3 values (dr_to_vr_factor) are tallied into `factor_tallies`."""
+    _, location_mask = _with_nan(bands[LOCATION][0], nodata)
+    x1, x2, offset2vr = (_with_nan(band, nodata)[0] for band in bands[OFF2VEL_X][:3])
+    y1, y2 = (_with_nan(band, nodata)[0] for band in bands[OFF2VEL_Y][:2])
+    sf1, _ = _with_nan(bands[SCALE_FACTOR][0], nodata)
+    m11, m12 = compute_conversion_matrices(x1, x2, y1, y2, sf1)
+    m11[location_mask] = np.nan
+    m12[location_mask] = np.nan
+    values, counts = np.unique(offset2vr[np.isfinite(offset2vr)], return_counts=True)
+    for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+        factor_tallies[value] = factor_tallies.get(value, 0) + count
+    return m11, m12
+
+
 class MatrixAccumulator:
     """M11/M12 built block by block from Geogrid's bands: a geogrid BandSink, so that the workflow holds only the
     two matrices, never the whole bands they come from (and reads nothing back).
@@ -176,7 +237,8 @@ class MatrixAccumulator:
         self._rows_added = 0
         self._factor_tallies: dict[float, int] = {}
 
-    def start(self, rows: int, columns: int) -> None:
+    def start(self, rows: int, columns: int, geotransform: object = None, projection_wkt: str = '') -> None:
+        """The grid's size; its geotransform and projection are given to `finish`."""
         self._m11 = np.full((rows, columns), np.nan, dtype=self.dtype)
         self._m12 = np.full((rows, columns), np.nan, dtype=self.dtype)
         self._rows_added = 0
@@ -188,19 +250,10 @@ class MatrixAccumulator:
             raise ValueError('start() the accumulator with the grid size first')
         if columns != self._m11.shape[1] or not 0 <= first_row <= self._m11.shape[0] - rows:
             raise ProductError(f'{self.source}: a block of {rows} x {columns} at row {first_row} is off the grid')
-        _, location_mask = _with_nan(bands[LOCATION][0], self.nodata)
-        x1, x2, offset2vr = (_with_nan(band, self.nodata)[0] for band in bands[OFF2VEL_X][:3])
-        y1, y2 = (_with_nan(band, self.nodata)[0] for band in bands[OFF2VEL_Y][:2])
-        sf1, _ = _with_nan(bands[SCALE_FACTOR][0], self.nodata)
-        m11, m12 = compute_conversion_matrices(x1, x2, y1, y2, sf1)
-        m11[location_mask] = np.nan
-        m12[location_mask] = np.nan
+        m11, m12 = block_matrices(bands, self.nodata, self._factor_tallies)
         self._m11[first_row : first_row + rows] = m11
         self._m12[first_row : first_row + rows] = m12
         self._rows_added += rows
-        values, counts = np.unique(offset2vr[np.isfinite(offset2vr)], return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
-            self._factor_tallies[value] = self._factor_tallies.get(value, 0) + count
 
     def finish(
         self, geotransform: tuple[float, float, float, float, float, float], projection_wkt: str
@@ -212,34 +265,26 @@ class MatrixAccumulator:
         """
         if self._m11 is None or self._m12 is None or self._rows_added != self._m11.shape[0]:
             raise ProductError(f'{self.source}: Geogrid stopped before its last row; run Geogrid again')
-        if geotransform[2] != 0 or geotransform[4] != 0:
-            raise ProductError(
-                f'the Geogrid grid of {self.source} is rotated (geotransform {geotransform}); '
-                'ITS_LIVE grids are north-up, use a north-up DEM'
-            )
-        if not projection_wkt:
-            raise ProductError(
-                f"{self.source}: {LOCATION} has no map projection; Geogrid writes the DEM's CRS, "
-                'give it a DEM with an EPSG-coded UTM or polar stereographic CRS'
-            )
-        _, epsg = spatial_reference(projection_wkt)
-        if not self._factor_tallies or not np.isfinite(self._m11).any():
-            raise ProductError(
-                f'{self.source} have no valid node (the map grid does not overlap the radar image); check that the '
-                'parameter rasters cover the scene'
-            )
-        centre_geotransform = pixel_centre_geotransform(geotransform)
         rows, columns = self._m11.shape
-        x, y = cell_centres(centre_geotransform, (int(rows), int(columns)))
+        grid = matrix_grid(geotransform, projection_wkt, (int(rows), int(columns)), self.source)
+        if not self._factor_tallies or not np.isfinite(self._m11).any():
+            raise ProductError(no_valid_node(self.source))
         return ConversionMatrices(
             M11=self._m11,
             M12=self._m12,
-            x=x,
-            y=y,
-            epsg=epsg,
-            geotransform=centre_geotransform,
+            x=grid.x,
+            y=grid.y,
+            epsg=grid.epsg,
+            geotransform=grid.geotransform,
             dr_to_vr_factor=median_of_tallies(self._factor_tallies),
         )
+
+
+def no_valid_node(source: str) -> str:
+    return (
+        f'{source} have no valid node (the map grid does not overlap the radar image); check that the '
+        'parameter rasters cover the scene'
+    )
 
 
 def conversion_matrices_from_bands(geogrid: GeogridBands) -> ConversionMatrices:

@@ -10,6 +10,7 @@ text labels, the same bytes for the same inputs. A PNG costs ~35 ms of CPU, two 
 in ~20 ms; matplotlib cost ~0.35 s of GIL-bound drawing per PNG, plus 0.3 s and ~20 MiB to import in every job.
 """
 
+import dataclasses
 import functools
 import math
 import threading
@@ -378,16 +379,34 @@ def _draw_nodata_legend(canvas: Image.Image, step: int) -> None:
     _text(draw, (left + LEGEND_SWATCH + gap, LEGEND_CENTRE_Y), text, LABEL_FONT_SIZE, 'lm')
 
 
-def draw_quicklook(matrices: ConversionMatrices, provenance: Provenance | None = None) -> Image.Image:
-    """The quick-look picture, CANVAS_SIZE pixels of RGB."""
+def decimated(matrices: ConversionMatrices, step: int) -> ConversionMatrices:
+    """Every `step`-th cell of both matrices along each axis, on those cells' coordinates: what the quick-look
+    draws (a Geogrid run keeps only these: products.conversion_matrices.StreamedMatrices)."""
+    if step == 1:
+        return matrices
+    return dataclasses.replace(
+        matrices,
+        M11=matrices.M11[::step, ::step],
+        M12=matrices.M12[::step, ::step],
+        x=matrices.x[::step],
+        y=matrices.y[::step],
+    )
+
+
+def draw_quicklook(
+    matrices: ConversionMatrices, provenance: Provenance | None = None, *, decimated_by: int | None = None
+) -> Image.Image:
+    """The quick-look picture, CANVAS_SIZE pixels of RGB; `decimated_by`: `matrices` is already decimated(...,
+    that step) of the grid."""
+    step = decimation_step(matrices.shape) if decimated_by is None else decimated_by
+    shown = decimated(matrices, step) if decimated_by is None else matrices
     canvas = Image.new('RGB', CANVAS_SIZE, BACKGROUND_COLOUR)
     draw = ImageDraw.Draw(canvas)
-    step = decimation_step(matrices.shape)
     with _DRAWING:
-        for number, line in enumerate(quicklook_title(matrices, provenance).split('\n')):
+        for number, line in enumerate(quicklook_title(shown, provenance).split('\n')):
             _text(draw, (CANVAS_SIZE[0] / 2, TITLE_TOP + number * TITLE_LINE_SPACING), line, TITLE_FONT_SIZE, 'mt')
-        for panel, (name, values) in enumerate((('M11', matrices.M11), ('M12', matrices.M12))):
-            _draw_panel(canvas, matrices, panel, name, values[::step, ::step])
+        for panel, (name, values) in enumerate((('M11', shown.M11), ('M12', shown.M12))):
+            _draw_panel(canvas, shown, panel, name, values)
         _draw_nodata_legend(canvas, step)
     return canvas
 
@@ -398,14 +417,16 @@ def write_quicklook(
     *,
     provenance: Provenance | None = None,
     overwrite: bool = False,
+    decimated_by: int | None = None,
 ) -> Path:
-    """Draw M11 and M12 side by side, with colour bars, and write the PNG atomically.
+    """Draw M11 and M12 side by side, with colour bars, and write the PNG atomically (`decimated_by`: see
+    draw_quicklook).
 
     Raises:
         ProductError: `output_png` exists without `overwrite`, its folder is missing, or the write fails (no
             partial file is left).
     """
-    canvas = draw_quicklook(matrices, provenance)
+    canvas = draw_quicklook(matrices, provenance, decimated_by=decimated_by)
     with atomic_file(output_png, overwrite=overwrite) as temporary:
         try:
             canvas.save(temporary, format='PNG', compress_level=PNG_COMPRESS_LEVEL)
