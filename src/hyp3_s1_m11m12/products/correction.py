@@ -10,7 +10,7 @@ the cost of an extra secondary (about 0.6 s of DEFLATE for 52 MB of float64 per 
 import dataclasses
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +110,9 @@ def _pair_products(
     staging: Staging,
     m11m12_dtype: str,
     include_geotiffs: bool,
-) -> CorrectionProducts:
-    """The pair's NetCDF and quick-look: the NetCDF written while Geogrid ran (`sink` a StreamedMatrices), or
+    drawing: ThreadPoolExecutor,
+) -> tuple[CorrectionProducts, Future[Path]]:
+    """The pair's NetCDF and quick-look (drawn by `drawing`: the caller waits): the NetCDF written while Geogrid ran (`sink` a StreamedMatrices), or
     M11/M12 as the project's engine produced the bands (a MatrixAccumulator: int16 packs from the whole matrices),
     or from the files of an engine that wrote only files (removed then unless `include_geotiffs`), then the
     NetCDF and the quick-look written at the same time."""
@@ -128,7 +129,7 @@ def _pair_products(
     )
     if run.streamed and isinstance(sink, StreamedMatrices):
         shown = sink.finish()
-        write_quicklook(shown, quicklook, provenance=provenance, decimated_by=sink.step)
+        picture = drawing.submit(write_quicklook, shown, quicklook, provenance=provenance, decimated_by=sink.step)
         dr_to_vr_factor = shown.dr_to_vr_factor
     else:
         if run.streamed and run.geotransform is not None and isinstance(sink, MatrixAccumulator):
@@ -144,10 +145,8 @@ def _pair_products(
             if not include_geotiffs:  # read: not to be published
                 for path in result.outputs.values():
                     path.unlink()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix='quicklook') as pool:
-            drawing = pool.submit(write_quicklook, matrices, quicklook, provenance=provenance)
-            write_conversion_matrices(matrices, netcdf, provenance=provenance, dtype=m11m12_dtype)
-            drawing.result()
+        picture = drawing.submit(write_quicklook, matrices, quicklook, provenance=provenance)
+        write_conversion_matrices(matrices, netcdf, provenance=provenance, dtype=m11m12_dtype)
         dr_to_vr_factor = matrices.dr_to_vr_factor
     published = staging.output_dir
     log.info(
@@ -158,7 +157,7 @@ def _pair_products(
         provenance.dt_seconds,
         provenance.dt_days,
     )
-    return CorrectionProducts(
+    products = CorrectionProducts(
         netcdf=published / netcdf.name,
         geotiffs=tuple(published / result.outputs[name].name for name in OUTPUT_NAMES) if include_geotiffs else (),
         quicklook=published / quicklook.name,
@@ -167,6 +166,7 @@ def _pair_products(
         parameter_region=parameter_set.name,
         epsg=result.epsg,
     )
+    return products, picture
 
 
 def products_in_staging(
@@ -235,6 +235,8 @@ def products_in_staging(
     else:
         storage = MATRIX_STORAGE_DTYPES[m11m12_dtype]  # type: ignore[index]  # checked by check_choices
         sinks = [MatrixAccumulator(float(constants.NODATA_OUT), f'Geogrid of {stem}', storage) for stem in stems]
+    # The quick-looks are drawn two at a time while the next pairs are finished: Pillow encodes without the GIL.
+    drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix='quicklook')
     try:
         runs = geogrid_for_repeat_times(
             radar,
@@ -248,7 +250,7 @@ def products_in_staging(
             sinks=sinks,
             write_geotiffs=include_geotiffs,
         )
-        return [
+        made = [
             _pair_products(
                 run,
                 sink,
@@ -257,10 +259,15 @@ def products_in_staging(
                 staging,
                 m11m12_dtype,
                 include_geotiffs,
+                drawing,
             )
             for run, sink, provenance in zip(runs, sinks, provenances, strict=True)
         ]
+        for _, picture in made:
+            picture.result()
+        return [products for products, _ in made]
     finally:  # a finished stream has nothing left to remove
+        drawing.shutdown(wait=True, cancel_futures=True)
         for sink in sinks:
             if isinstance(sink, StreamedMatrices):
                 sink.abort()
