@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,17 @@ def test_compute_repairs_a_spoofed_granule_without_hyp3(tmp_path: Path, monkeypa
         '--scene-dir', str(scenes.pairs[0].reference.parent), '--parameter-file', str(scenes.parameter_file),
         '--orbit', 'annotation',
     ]  # fmt: skip
+    made: list[Any] = []
+    real = fix_granule.s1_correction_fixed
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        made.extend(real(*args, **kwargs))
+        return made
+
+    monkeypatch.setattr(fix_granule, 's1_correction_fixed', recorded)
     monkeypatch.setattr(sys, 'argv', argv)
     fix_granule.main()
+    assert len(made) == 1 and made[0].geotiffs == ()  # only what the repair reads is made
     assert check_granule(str(output)).status is GranuleStatus.OK
     metadata = read_granule_metadata(str(output), s3_client=LazyS3Client(1))
     assert metadata.m11 is not None and 'computed locally by s1_correction_fixed' in (metadata.m11.source_product or '')

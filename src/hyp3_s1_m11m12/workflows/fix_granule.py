@@ -82,6 +82,7 @@ def compute_and_fix(
             orbit=orbit,
             engine=engine,
             m11m12_dtype='float32',
+            include_geotiffs=False,  # the repair reads the NetCDF only
             output_dir=Path(work) / 'products',
         )
         return fix_granule(
