@@ -71,7 +71,8 @@ def test_the_streamed_file_is_the_whole_matrices_file(tmp_path: Path, rows_per_b
 
     streamed = stream(tmp_path / 'streamed.nc', bands, rows_per_block)
     assert not (tmp_path / 'streamed.nc').exists()  # only the hidden partial file until finish
-    shown = streamed.finish()
+    shown = streamed.drawn()
+    assert streamed.finish() == tmp_path / 'streamed.nc'
     assert content(tmp_path / 'streamed.nc') == content(expected)
     # The quick-look's cells: every STEP-th of the float32 matrices, on their coordinates.
     drawn = decimated(whole, STEP)

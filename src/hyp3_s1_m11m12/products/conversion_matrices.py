@@ -280,7 +280,9 @@ class StreamedMatrices:
     float32 file stores: the same bits as writing the whole matrices at the end); a chunk's rows are encoded as soon
     as they are complete, so that the NetCDF's compression overlaps Geogrid and a pair holds one band of chunks, not
     its whole matrices (8 bytes a node). What the quick-look draws (every `step`-th cell of both matrices) is kept.
-    `finish` sets dr_to_vr_factor and moves the file into place; `abort` removes it. Calls come from one thread.
+    `drawn` gives those cells once every row is in; `finish` writes the grid's last chunk (kept until then, so that
+    its encoding, which releases the GIL, overlaps the quick-look), sets dr_to_vr_factor and moves the file into
+    place; `abort` removes it. Calls come from one thread.
     """
 
     def __init__(
@@ -357,30 +359,54 @@ class StreamedMatrices:
                 pending[offset : offset + take] = values[done : done + take]
             done += take
             filled = offset + take
-            if filled == writer.lines or self._pending_first + filled == total:
-                try:
-                    writer.write_rows(self._pending_first, self._pending[0][:filled], self._pending[1][:filled])
-                except (OSError, RuntimeError) as error:
-                    self._abandon()
-                    raise self._error(error) from None
-                self._pending_first += filled
+            # The grid's last chunk waits for finish(), so that its encoding overlaps the quick-look's drawing.
+            if filled == writer.lines and self._pending_first + filled < total:
+                self._write_pending(filled)
         self._rows_added += rows
 
-    def finish(self) -> ConversionMatrices:
-        """Close the file and move it into place; return what the quick-look draws: every `step`-th cell of both
-        matrices, on the coordinates of those cells.
+    def _write_pending(self, filled: int) -> None:
+        writer = self._writer
+        assert writer is not None
+        try:
+            writer.write_rows(self._pending_first, self._pending[0][:filled], self._pending[1][:filled])
+        except (OSError, RuntimeError) as error:
+            self._abandon()
+            raise self._error(error) from None
+        self._pending_first += filled
+
+    def drawn(self) -> ConversionMatrices:
+        """What the quick-look draws, once every row is in: every `step`-th cell of both matrices, on the
+        coordinates of those cells, with dr_to_vr_factor (nothing is written).
 
         Raises:
-            ProductError: not every row was added, nothing is valid, or the file cannot be written.
+            ProductError: not every row was added, or nothing is valid (the stream is abandoned then).
         """
-        writer, temporary = self._writer, self._temporary
-        if writer is None or temporary is None or self._rows_added != self.grid.shape[0]:
+        if self._writer is None or self._rows_added != self.grid.shape[0]:
             self._abandon()
             raise ProductError(f'{self.source}: Geogrid stopped before its last row; run Geogrid again')
         if not self._factor_tallies or not self._any_valid:
             self._abandon()
             raise ProductError(no_valid_node(self.source))
-        factor = median_of_tallies(self._factor_tallies)
+        return ConversionMatrices(
+            M11=self._shown[0],
+            M12=self._shown[1],
+            x=self.grid.x[:: self.step],
+            y=self.grid.y[:: self.step],
+            epsg=self.grid.epsg,
+            geotransform=self.grid.geotransform,
+            dr_to_vr_factor=median_of_tallies(self._factor_tallies),
+        )
+
+    def finish(self) -> Path:
+        """Write the last chunk, set dr_to_vr_factor, close the file and move it into place.
+
+        Raises:
+            ProductError: as `drawn`, or the file cannot be written.
+        """
+        factor = self.drawn().dr_to_vr_factor
+        self._write_pending(self.grid.shape[0] - self._pending_first)
+        writer, temporary = self._writer, self._temporary
+        assert writer is not None and temporary is not None
         try:
             writer.close(factor)
             self._writer = None
@@ -392,15 +418,7 @@ class StreamedMatrices:
             self._abandon()
             raise self._error(error) from None
         self._temporary = None
-        return ConversionMatrices(
-            M11=self._shown[0],
-            M12=self._shown[1],
-            x=self.grid.x[:: self.step],
-            y=self.grid.y[:: self.step],
-            epsg=self.grid.epsg,
-            geotransform=self.grid.geotransform,
-            dr_to_vr_factor=factor,
-        )
+        return self.output
 
     def abort(self) -> None:
         """Remove what was written (after an error elsewhere)."""

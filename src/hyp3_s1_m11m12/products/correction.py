@@ -128,8 +128,9 @@ def _pair_products(
         staging.products / f'{stem}{QUICKLOOK_EXTENSION}',
     )
     if run.streamed and isinstance(sink, StreamedMatrices):
-        shown = sink.finish()
+        shown = sink.drawn()
         picture = drawing.submit(write_quicklook, shown, quicklook, provenance=provenance, decimated_by=sink.step)
+        sink.finish()  # the last chunk's encoding releases the GIL: the picture is drawn meanwhile
         dr_to_vr_factor = shown.dr_to_vr_factor
     else:
         if run.streamed and run.geotransform is not None and isinstance(sink, MatrixAccumulator):
