@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from hyp3_s1_m11m12.errors import OutputError, ProductError
-from hyp3_s1_m11m12.products.conversion_matrices import StreamedMatrices, chunk_lines, write_conversion_matrices
+from hyp3_s1_m11m12.products.conversion_matrices import (
+    StreamedMatrices,
+    chunk_lines,
+    product_chunk_lines,
+    write_conversion_matrices,
+)
 from hyp3_s1_m11m12.products.matrices import GeogridBands, conversion_matrices_from_bands
 from hyp3_s1_m11m12.products.provenance import Provenance
 from hyp3_s1_m11m12.products.quicklook import decimated
@@ -18,7 +23,7 @@ from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
 from tests.products.test_matrix_accumulator import GEOTRANSFORM, NODATA, geogrid_like_bands, utm_wkt
 
 
-ROWS, COLUMNS = 1200, 9  # hyp3-autorift's chunking gives 896 lines: two chunks, the second short
+ROWS, COLUMNS = 1200, 9  # chunks of 256 lines (hyp3-autorift's rule: 896): five, the last short
 STEP = 5
 
 
@@ -62,9 +67,9 @@ def stream(path: Path, bands: dict[str, Any], rows_per_block: int, **options: An
     return streamed
 
 
-@pytest.mark.parametrize('rows_per_block', [7, 896, 1000])
+@pytest.mark.parametrize('rows_per_block', [7, 256, 1000])
 def test_the_streamed_file_is_the_whole_matrices_file(tmp_path: Path, rows_per_block: int) -> None:
-    assert chunk_lines(ROWS) == 896
+    assert chunk_lines(ROWS) == 896 and product_chunk_lines(ROWS) == 256
     bands = geogrid_like_bands(ROWS, COLUMNS)
     whole = conversion_matrices_from_bands(GeogridBands(bands, GEOTRANSFORM, utm_wkt(), NODATA))
     expected = write_conversion_matrices(whole, tmp_path / 'whole.nc', provenance=_provenance())
@@ -88,7 +93,7 @@ def test_an_unfinished_or_aborted_stream_leaves_nothing(tmp_path: Path) -> None:
     bands = geogrid_like_bands(ROWS, COLUMNS)
     streamed = StreamedMatrices(tmp_path / 'a.nc', _provenance(), NODATA, 'a test grid', step=lambda shape: STEP)
     streamed.start(ROWS, COLUMNS, GEOTRANSFORM, utm_wkt())
-    streamed.add(0, {name: band[:, :900] for name, band in bands.items()})  # the first chunk is written
+    streamed.add(0, {name: band[:, :900] for name, band in bands.items()})  # three chunks are written
     assert len(list(tmp_path.iterdir())) == 1
     with pytest.raises(ProductError, match='stopped before its last row'):
         streamed.finish()

@@ -8,8 +8,10 @@ The matrices themselves are computed in products/matrices.py.
 import contextlib
 import math
 import os
+import threading
 import typing
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -65,6 +67,7 @@ COMPRESSION_LEVEL: Final = 2
 # hyp3-autorift's chunking: whole rows, min(ceil(8192 / ny) * 128, ny) of them.
 CHUNK_TARGET_LINES = 8192
 CHUNK_LINE_MULTIPLE = 128
+PRODUCT_CHUNK_MAX_LINES = 256  # ~0.6 M cells, ~2.5 MB of float32 per chunk for a full scene's 2458 columns
 MATRIX_UNITS = 'pixel/(meter/year)'
 MATRIX_DESCRIPTIONS = {
     'M11': (
@@ -93,8 +96,15 @@ MATRIX_STORAGE_DTYPES: dict[MatrixDtype, type[np.floating]] = {'float32': np.flo
 
 
 def chunk_lines(number_of_lines: int) -> int:
-    """Lines per chunk, as hyp3-autorift: min(ceil(8192 / ny) * 128, ny)."""
+    """Lines per chunk, as hyp3-autorift (and the ITS_LIVE granules): min(ceil(8192 / ny) * 128, ny)."""
     return min(math.ceil(CHUNK_TARGET_LINES / number_of_lines) * CHUNK_LINE_MULTIPLE, number_of_lines)
+
+
+def product_chunk_lines(number_of_lines: int) -> int:
+    """Lines per chunk of this project's M11/M12: hyp3-autorift's, at most PRODUCT_CHUNK_MAX_LINES, so that a
+    chunk is complete, and encoded, while Geogrid still runs (hyp3-autorift's rule makes one chunk of any grid
+    under ~1100 lines, encoded only at the end: with ten secondaries, 1 s of serial compression per 1 M nodes)."""
+    return min(chunk_lines(number_of_lines), PRODUCT_CHUNK_MAX_LINES)
 
 
 def define_matrix_variable(
@@ -192,7 +202,7 @@ class MatrixFileWriter:
     ) -> None:
         ny, nx = grid.shape
         self.path = path
-        self.lines = chunk_lines(ny)
+        self.lines = product_chunk_lines(ny)
         self._packings = packings
         # netCDF gives a variable the chunk cache in force when the variable is created.
         with _no_chunk_cache():
@@ -273,16 +283,31 @@ def write_conversion_matrices(
     return output
 
 
+def _hdf5_thread() -> ThreadPoolExecutor:
+    """The one thread that makes the HDF5 calls of every StreamedMatrices: HDF5 is not thread-safe, and a chunk's
+    compression inside it releases the GIL, so that Geogrid's main thread goes on reading and dispatching blocks
+    while the chunks are encoded."""
+    global _HDF5_THREAD
+    with _HDF5_THREAD_LOCK:
+        if _HDF5_THREAD is None:
+            _HDF5_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix='netcdf')
+        return _HDF5_THREAD
+
+
+_HDF5_THREAD: ThreadPoolExecutor | None = None
+_HDF5_THREAD_LOCK = threading.Lock()
+
+
 class StreamedMatrices:
     """A pair's float32 conversion-matrices NetCDF written while Geogrid runs: a geogrid BandSink.
 
     Each block's M11/M12 are computed as MatrixAccumulator computes them (block_matrices, then the float32 cast a
-    float32 file stores: the same bits as writing the whole matrices at the end); a chunk's rows are encoded as soon
-    as they are complete, so that the NetCDF's compression overlaps Geogrid and a pair holds one band of chunks, not
-    its whole matrices (8 bytes a node). What the quick-look draws (every `step`-th cell of both matrices) is kept.
-    `drawn` gives those cells once every row is in; `finish` writes the grid's last chunk (kept until then, so that
-    its encoding, which releases the GIL, overlaps the quick-look), sets dr_to_vr_factor and moves the file into
-    place; `abort` removes it. Calls come from one thread.
+    float32 file stores: the same bits as writing the whole matrices at the end); a chunk's rows go to the HDF5
+    thread as soon as they are complete (at most one chunk of a pair in flight), so that the NetCDF's compression
+    overlaps Geogrid and a pair holds two bands of chunks, not its whole matrices (8 bytes a node). What the
+    quick-look draws (every `step`-th cell of both matrices) is kept. `drawn` gives those cells once every row is
+    in; `finish` writes the grid's last chunk (kept until then, so that its encoding overlaps the quick-look), sets
+    dr_to_vr_factor and moves the file into place; `abort` removes it. Calls come from one thread.
     """
 
     def __init__(
@@ -303,6 +328,7 @@ class StreamedMatrices:
         self.overwrite = overwrite
         self._writer: MatrixFileWriter | None = None
         self._temporary: Path | None = None
+        self._in_flight: Future[None] | None = None
 
     def start(
         self,
@@ -318,8 +344,12 @@ class StreamedMatrices:
         self._temporary = partial_path(self.output)
         created = datetime.now(timezone.utc).replace(tzinfo=None)
         try:
-            self._writer = MatrixFileWriter(
-                self._temporary, self.grid, self.provenance, dict.fromkeys(MATRIX_NAMES), created
+            self._writer = (
+                _hdf5_thread()
+                .submit(
+                    MatrixFileWriter, self._temporary, self.grid, self.provenance, dict.fromkeys(MATRIX_NAMES), created
+                )
+                .result()
             )
         except (OSError, RuntimeError) as error:
             self._abandon()
@@ -327,14 +357,16 @@ class StreamedMatrices:
         self.step = self._step_of((rows, columns))
         shown = (math.ceil(rows / self.step), math.ceil(columns / self.step))
         self._shown = (np.full(shown, np.nan, np.float32), np.full(shown, np.nan, np.float32))
-        self._pending = (
-            np.empty((self._writer.lines, columns), np.float32),
-            np.empty((self._writer.lines, columns), np.float32),
-        )
+        self._pending = self._new_pending()
         self._pending_first = 0  # the first row of the chunk being filled
         self._rows_added = 0
         self._factor_tallies: dict[float, int] = {}
         self._any_valid = False
+
+    def _new_pending(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        assert self._writer is not None
+        shape = (self._writer.lines, self.grid.shape[1])
+        return np.empty(shape, np.float32), np.empty(shape, np.float32)
 
     def add(self, first_row: int, bands: Mapping[str, npt.NDArray[np.generic]]) -> None:
         writer = self._writer
@@ -361,18 +393,28 @@ class StreamedMatrices:
             filled = offset + take
             # The grid's last chunk waits for finish(), so that its encoding overlaps the quick-look's drawing.
             if filled == writer.lines and self._pending_first + filled < total:
-                self._write_pending(filled)
+                self._send_pending(filled)
         self._rows_added += rows
 
-    def _write_pending(self, filled: int) -> None:
+    def _send_pending(self, filled: int) -> None:
+        """Hand the filled chunk to the HDF5 thread, once the pair's previous one is written."""
         writer = self._writer
         assert writer is not None
+        self._wait_in_flight()
+        first, (m11, m12) = self._pending_first, self._pending
+        self._in_flight = _hdf5_thread().submit(writer.write_rows, first, m11[:filled], m12[:filled])
+        self._pending = self._new_pending()
+        self._pending_first += filled
+
+    def _wait_in_flight(self) -> None:
+        if self._in_flight is None:
+            return
+        in_flight, self._in_flight = self._in_flight, None
         try:
-            writer.write_rows(self._pending_first, self._pending[0][:filled], self._pending[1][:filled])
+            in_flight.result()
         except (OSError, RuntimeError) as error:
             self._abandon()
             raise self._error(error) from None
-        self._pending_first += filled
 
     def drawn(self) -> ConversionMatrices:
         """What the quick-look draws, once every row is in: every `step`-th cell of both matrices, on the
@@ -404,11 +446,12 @@ class StreamedMatrices:
             ProductError: as `drawn`, or the file cannot be written.
         """
         factor = self.drawn().dr_to_vr_factor
-        self._write_pending(self.grid.shape[0] - self._pending_first)
+        self._send_pending(self.grid.shape[0] - self._pending_first)
+        self._wait_in_flight()
         writer, temporary = self._writer, self._temporary
         assert writer is not None and temporary is not None
         try:
-            writer.close(factor)
+            _hdf5_thread().submit(writer.close, factor).result()
             self._writer = None
             os.replace(temporary, self.output)
         except OSError as error:
@@ -425,10 +468,14 @@ class StreamedMatrices:
         self._abandon()
 
     def _abandon(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            with contextlib.suppress(OSError, RuntimeError):
+                in_flight.result()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             with contextlib.suppress(OSError, RuntimeError):
-                writer.close(None)
+                _hdf5_thread().submit(writer.close, None).result()
         if self._temporary is not None:
             self._temporary.unlink(missing_ok=True)
             self._temporary = None
