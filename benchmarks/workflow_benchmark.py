@@ -33,7 +33,11 @@ PHASES = (
     ('hyp3_s1_m11m12.workflows.s1_correction_fixed', 'resolve_repeat_times', 'metadata and dt (both SAFEs)'),
     ('hyp3_s1_m11m12.workflows.s1_correction_fixed', 'find_parameter_set', 'parameter region (shapefile)'),
     ('hyp3_s1_m11m12.products.correction', 'geogrid_for_repeat_times', 'Geogrid (geometry, GeoTIFF and NetCDF writes)'),
-    ('hyp3_s1_m11m12.products.conversion_matrices', 'write_matrix_rows', 'of which NetCDF chunks (zlib, on the HDF5 thread)'),
+    (
+        'hyp3_s1_m11m12.products.conversion_matrices',
+        'write_matrix_rows',
+        'of which NetCDF chunks (zlib, on the HDF5 thread)',
+    ),
     ('hyp3_s1_m11m12.products.correction', 'write_quicklook', 'PNG'),
 )
 

@@ -1,6 +1,7 @@
 """M11/M12 conversion matrices: computed from Geogrid's bands, written to and read from the pair's NetCDF.
 
-The NetCDF layout is hyp3-autorift's `s1_correction` file (v0.18.1: cell-centre x/y), named for the pair
+The NetCDF layout is hyp3-autorift's `s1_correction` file (v0.18.1: cell-centre x/y; its zlib level 2 with shuffle;
+its chunking capped at 256 lines, see product_chunk_lines), named for the pair
 (`<reference>_X_<secondary>_conversion_matrices.nc`), with the provenance it never wrote (products/provenance.py).
 The matrices themselves are computed in products/matrices.py.
 """
