@@ -1,7 +1,6 @@
 """The conversion-matrices NetCDF written while Geogrid runs (the workflow's path for float32) holds what the file
 written from the whole matrices holds, bit for bit, and leaves nothing behind when it does not finish."""
 
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +16,13 @@ from hyp3_s1_m11m12.products.conversion_matrices import (
     write_conversion_matrices,
 )
 from hyp3_s1_m11m12.products.matrices import GeogridBands, conversion_matrices_from_bands
-from hyp3_s1_m11m12.products.provenance import Provenance
 from hyp3_s1_m11m12.products.quicklook import decimated
-from hyp3_s1_m11m12.sentinel1.pairing import RepeatTime
+from tests.products.test_conversion_matrices import _provenance
 from tests.products.test_matrix_accumulator import GEOTRANSFORM, NODATA, geogrid_like_bands, utm_wkt
 
 
 ROWS, COLUMNS = 1200, 9  # chunks of 256 lines (hyp3-autorift's rule: 896): five, the last short
 STEP = 5
-
-
-def _provenance() -> Provenance:
-    start = datetime(2021, 4, 1, 5, 26, 22, 396990)
-    timing = RepeatTime(
-        dt_seconds=1_036_799.636,
-        reference_granule='S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4',
-        reference_sensing_start=start,
-        secondary_sensing_start=start + timedelta(seconds=1_036_799.636),
-        secondary_granule='S1B_IW_SLC__1SDV_20210413T052622_20210413T052650_026444_0327F9_ABCD',
-    )
-    return Provenance(software_version='1.0', repeat_time=timing, engine='numpy', engine_version='1.0')
 
 
 def content(path: Path) -> dict[str, Any]:
