@@ -158,6 +158,7 @@ def run_geogrid_for_dts(
     block_nodes: int | None = None,
     sinks: Sequence[BandSink | None] | None = None,
     write_files: bool = True,
+    computed: Collection[str] | None = None,
 ) -> list[GeogridResult]:
     """Write autoRIFT's window_*.tif for each (dt, existing output folder) of `runs`, with one geometry pass.
 
@@ -169,7 +170,8 @@ def run_geogrid_for_dts(
     memory (GeogridResult.bands), so that the caller need not read them back; a run's entry of `sinks` (one per
     run) receives its bands block by block instead, for a consumer that needs no whole band (bounded memory).
     With `write_files` False nothing is written: the bands only go to `keep_bands` and `sinks` (a product made
-    without the GeoTIFFs), and each result's `outputs` is empty.
+    without the GeoTIFFs), and each result's `outputs` is empty; `computed` then names the files whose bands are
+    needed (None: all), so that the others (offsets, search ranges, chip sizes, mask) are not computed.
 
     Raises:
         GeogridInputError: bad dt, a missing output folder, rasters not on the DEM grid, a geographic DEM, no
@@ -197,7 +199,8 @@ def run_geogrid_for_dts(
             f'Geogrid (numpy): EPSG:{plan.epsg}, grid origin (pOff, lOff) = ({window.p_off}, {window.l_off}), '
             f'{window.p_count} x {window.l_count} nodes, dt = {", ".join(str(dt) for dt, _ in runs)} s'
         )
-        output_settings = nodes.output_settings(plan.context, [dt for dt, _ in runs])
+        only = None if write_files else computed
+        output_settings = nodes.output_settings(plan.context, [dt for dt, _ in runs], only=only)
         paths = [
             {name: output_dir / f'{prefix}{name}' for name in plan.outputs} if write_files else {}
             for (_, output_dir), prefix in zip(runs, names, strict=True)

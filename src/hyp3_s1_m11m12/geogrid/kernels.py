@@ -806,12 +806,16 @@ def outputs_kernel(s, repeat_times, nodes, inside, steps, values, out):
             floats[0, 6, n] = range_length / dr
             floats[0, 7, n] = azimuth_length / da_length
             # 2.9: the reference velocity along the slope, projected on the two directions (dt-free)
-            vx = values[2, n]
-            vy = values[3, n]
-            vz = _slope_parallel_z(vx, vy, normal_x, normal_y, normal_z)
-            range_velocity = vx * los_x + vy * los_y + vz * los_z
-            azimuth_velocity = vx * along_x + vy * along_y + vz * along_z
-            no_velocity = s.has_vx_nodata and vx == s.vx_nodata
+            range_velocity = 0.0
+            azimuth_velocity = 0.0
+            no_velocity = False
+            if s.want_offset:
+                vx = values[2, n]
+                vy = values[3, n]
+                vz = _slope_parallel_z(vx, vy, normal_x, normal_y, normal_z)
+                range_velocity = vx * los_x + vy * los_y + vz * los_z
+                azimuth_velocity = vx * along_x + vy * along_y + vz * along_z
+                no_velocity = s.has_vx_nodata and vx == s.vx_nodata
 
             for k in range(count):
                 dt = dts[k]

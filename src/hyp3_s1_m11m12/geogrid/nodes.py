@@ -7,7 +7,7 @@ every dt, the same operations as a single-dt run (so the same bits).
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +70,7 @@ class OutputSettings:
 
     scalars: kernels.OutputScalars
     repeat_times: kernels.RepeatTimes
+    outputs: tuple[str, ...]  # the files whose bands are computed, vocabulary.OUTPUT_NAMES order
 
     @property
     def count(self) -> int:
@@ -77,13 +78,19 @@ class OutputSettings:
 
 
 def output_settings(
-    context: NodeContext, dts_seconds: Sequence[float], include_diagnostics: bool = False
+    context: NodeContext,
+    dts_seconds: Sequence[float],
+    include_diagnostics: bool = False,
+    only: Collection[str] | None = None,
 ) -> OutputSettings:
-    """The outputs kernel's settings for the repeat times `dts_seconds` (at least one)."""
+    """The outputs kernel's settings for the repeat times `dts_seconds` (at least one): every output the rasters
+    allow, or of those only the files in `only` (the location is always computed)."""
     if not dts_seconds:
         raise ValueError('at least one repeat time')
     settings = context.settings
-    wanted = set(outputs_for(context.present))
+    allowed = outputs_for(context.present)
+    computed = tuple(name for name in allowed if only is None or name in only or name == LOCATION)
+    wanted = set(computed)
     scalars = kernels.OutputScalars(
         range_pixel_size=float(context.radar.range_pixel_size),
         nodata_out=float(settings.nodata_out),
@@ -106,7 +113,7 @@ def output_settings(
         dt=np.array([float(dt) for dt in dts_seconds], dtype=np.float64),
         search_factor=np.array([float(search_range_scale(dt, settings)) for dt in dts_seconds], dtype=np.float64),
     )
-    return OutputSettings(scalars=scalars, repeat_times=repeat_times)
+    return OutputSettings(scalars=scalars, repeat_times=repeat_times, outputs=computed)
 
 
 def _vector(values: npt.ArrayLike) -> FloatArray:
@@ -155,7 +162,7 @@ def compute_nodes(
         if name in values:
             stack[row] = values[name].reshape(-1)
     inside = radar_out.inside[:count]
-    wanted = outputs_for(context.present)
+    wanted = outputs.outputs
     dts = outputs.count
     nodata = context.settings.nodata_out
     out = kernels.OutputArrays(
@@ -167,7 +174,9 @@ def compute_nodes(
     results = []
     for k in range(dts):
         bands: Bands = {LOCATION: radar_out.location}
-        for name in wanted[1:]:
+        for name in wanted:
+            if name == LOCATION:  # the radar kernel's
+                continue
             layout = OUTPUTS[name]
             row = 0 if name in DT_INDEPENDENT_OUTPUTS else k  # filled for the first repeat time only
             source = out.ints[row] if layout.dtype is np.int32 else out.floats[row]

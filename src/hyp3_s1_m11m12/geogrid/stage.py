@@ -170,6 +170,7 @@ def _run_project_engine(
         block_nodes=BLOCK_NODES,
         sinks=sinks,
         write_files=write_geotiffs,
+        computed=tuple(MATRIX_INPUT_BANDS),
     )
     return [
         GeogridRun(
