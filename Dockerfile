@@ -40,7 +40,7 @@ RUN mamba env create -f /hyp3-s1-m11m12/environment.yml && \
     conda activate hyp3-s1-m11m12 && \
     python -m pip install --no-cache-dir --no-deps /hyp3-s1-m11m12 && \
     for target in ${HYP3_S1_M11M12_NUMBA_TARGETS}; do \
-        NUMBA_CPU_NAME="${target}" python -c 'from hyp3_s1_m11m12.geogrid.nodes import warm_up_kernels; warm_up_kernels()'; \
+        NUMBA_CPU_NAME="${target}" python -c 'from hyp3_s1_m11m12.products.correction import warm_up_kernels; warm_up_kernels()'; \
     done
 
 ENTRYPOINT ["/hyp3-s1-m11m12/src/hyp3_s1_m11m12/etc/entrypoint.sh"]

@@ -126,8 +126,7 @@ def test_the_matrices_get_no_chunk_cache(tmp_path: Path) -> None:
     """Each chunk is encoded when written, not held by HDF5 until the file closes (~40 MB for a full scene)."""
     streamed = StreamedMatrices(tmp_path / 'a.nc', _provenance(), NODATA, 'a test grid', step=lambda shape: STEP)
     streamed.start(ROWS, COLUMNS, GEOTRANSFORM, utm_wkt())
-    writer = streamed._writer
-    assert writer is not None
+    writer = streamed._file()  # opened on the HDF5 thread
     assert [variable.get_var_chunk_cache()[0] for variable in writer._variables.values()] == [0, 0]
     assert netCDF4.get_chunk_cache()[0] > 0  # the process's default is back for other files
     streamed.abort()

@@ -40,7 +40,6 @@ from hyp3_s1_m11m12.products.matrices import (
     MatrixGrid,
     block_matrices,
     cell_centres,
-    compute_conversion_matrices,
     conversion_matrices_from_bands,
     conversion_matrices_from_geogrid,
     matrix_grid,
@@ -330,6 +329,7 @@ class StreamedMatrices:
         self._writer: MatrixFileWriter | None = None
         self._temporary: Path | None = None
         self._in_flight: Future[None] | None = None
+        self._opening: Future[MatrixFileWriter] | None = None
 
     def start(
         self,
@@ -344,17 +344,11 @@ class StreamedMatrices:
         check_output_file(self.output, self.overwrite)
         self._temporary = partial_path(self.output)
         created = datetime.now(timezone.utc).replace(tzinfo=None)
-        try:
-            self._writer = (
-                _hdf5_thread()
-                .submit(
-                    MatrixFileWriter, self._temporary, self.grid, self.provenance, dict.fromkeys(MATRIX_NAMES), created
-                )
-                .result()
-            )
-        except (OSError, RuntimeError) as error:
-            self._abandon()
-            raise self._error(error) from None
+        # Created on the HDF5 thread while Geogrid starts: the first chunk waits for it there (its queue is FIFO).
+        self._opening = _hdf5_thread().submit(
+            MatrixFileWriter, self._temporary, self.grid, self.provenance, dict.fromkeys(MATRIX_NAMES), created
+        )
+        self._lines = product_chunk_lines(rows)
         self.step = self._step_of((rows, columns))
         shown = (math.ceil(rows / self.step), math.ceil(columns / self.step))
         self._shown = (np.full(shown, np.nan, np.float32), np.full(shown, np.nan, np.float32))
@@ -365,13 +359,28 @@ class StreamedMatrices:
         self._any_valid = False
 
     def _new_pending(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        assert self._writer is not None
-        shape = (self._writer.lines, self.grid.shape[1])
+        shape = (self._lines, self.grid.shape[1])
         return np.empty(shape, np.float32), np.empty(shape, np.float32)
 
+    def _file(self) -> MatrixFileWriter:
+        """The open file, once the HDF5 thread has created it.
+
+        Raises:
+            ProductError: it could not be created (the stream is abandoned then).
+        """
+        if self._writer is None and self._opening is not None:
+            opening, self._opening = self._opening, None
+            try:
+                self._writer = opening.result()
+            except (OSError, RuntimeError) as error:
+                self._abandon()
+                raise self._error(error) from None
+        if self._writer is None:
+            raise ValueError('start() the stream with the grid first')
+        return self._writer
+
     def add(self, first_row: int, bands: Mapping[str, npt.NDArray[np.generic]]) -> None:
-        writer = self._writer
-        if writer is None:
+        if self._writer is None and self._opening is None:
             raise ValueError('start() the stream with the grid first')
         rows, columns = bands[LOCATION].shape[-2:]
         if first_row != self._rows_added or columns != self.grid.shape[1] or first_row + rows > self.grid.shape[0]:
@@ -387,20 +396,19 @@ class StreamedMatrices:
         total = self.grid.shape[0]
         while done < rows:
             offset = first_row + done - self._pending_first
-            take = min(rows - done, writer.lines - offset)
+            take = min(rows - done, self._lines - offset)
             for pending, values in zip(self._pending, matrices, strict=True):
                 pending[offset : offset + take] = values[done : done + take]
             done += take
             filled = offset + take
             # The grid's last chunk waits for finish(), so that its encoding overlaps the quick-look's drawing.
-            if filled == writer.lines and self._pending_first + filled < total:
+            if filled == self._lines and self._pending_first + filled < total:
                 self._send_pending(filled)
         self._rows_added += rows
 
     def _send_pending(self, filled: int) -> None:
         """Hand the filled chunk to the HDF5 thread, once the pair's previous one is written."""
-        writer = self._writer
-        assert writer is not None
+        writer = self._file()
         self._wait_in_flight()
         first, (m11, m12) = self._pending_first, self._pending
         self._in_flight = _hdf5_thread().submit(writer.write_rows, first, m11[:filled], m12[:filled])
@@ -424,7 +432,7 @@ class StreamedMatrices:
         Raises:
             ProductError: not every row was added, or nothing is valid (the stream is abandoned then).
         """
-        if self._writer is None or self._rows_added != self.grid.shape[0]:
+        if (self._writer is None and self._opening is None) or self._rows_added != self.grid.shape[0]:
             self._abandon()
             raise ProductError(f'{self.source}: Geogrid stopped before its last row; run Geogrid again')
         if not self._factor_tallies or not self._any_valid:
@@ -449,8 +457,8 @@ class StreamedMatrices:
         factor = self.drawn().dr_to_vr_factor
         self._send_pending(self.grid.shape[0] - self._pending_first)
         self._wait_in_flight()
-        writer, temporary = self._writer, self._temporary
-        assert writer is not None and temporary is not None
+        writer, temporary = self._file(), self._temporary
+        assert temporary is not None
         try:
             _hdf5_thread().submit(writer.close, factor).result()
             self._writer = None
@@ -469,6 +477,10 @@ class StreamedMatrices:
         self._abandon()
 
     def _abandon(self) -> None:
+        if self._opening is not None:
+            opening, self._opening = self._opening, None
+            with contextlib.suppress(OSError, RuntimeError):
+                self._writer = opening.result()
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             with contextlib.suppress(OSError, RuntimeError):
@@ -576,7 +588,6 @@ __all__ = [
     'MatrixDtype',
     'Provenance',
     'cell_centres',
-    'compute_conversion_matrices',
     'conversion_matrices_file_name',
     'conversion_matrices_from_bands',
     'conversion_matrices_from_geogrid',

@@ -21,6 +21,7 @@ from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.stage import GEOTIFF_COMPRESSIONS, GeogridRun, geogrid_for_repeat_times, resolve_engine
 from hyp3_s1_m11m12.geogrid.vocabulary import OUTPUT_NAMES, outputs_for
 from hyp3_s1_m11m12.geometry.radar import RadarGeometry
+from hyp3_s1_m11m12.products import matrix_kernel
 from hyp3_s1_m11m12.products.conversion_matrices import (
     MATRIX_DTYPES,
     MATRIX_STORAGE_DTYPES,
@@ -219,6 +220,7 @@ def products_in_staging(
         raise GeogridInputError(f'a secondary is given twice ({", ".join(sorted(stems))}); give each once')
     staging.claim([name for stem in stems for name in product_names(stem)])
     name = resolve_engine(engine)
+    matrix_kernel.warm_up_in_background()  # loaded from numba's cache while Geogrid starts
     sinks: list[Sink]
     if name == ENGINE_NAME and m11m12_dtype == 'float32':
         # The project's engine: each float32 NetCDF is written while Geogrid runs, so the provenance is final now.
@@ -272,6 +274,15 @@ def products_in_staging(
         for sink in sinks:
             if isinstance(sink, StreamedMatrices):
                 sink.abort()
+
+
+def warm_up_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel a run uses, Geogrid's and the products': the image builds
+    its numba cache with this."""
+    from hyp3_s1_m11m12.geogrid import nodes
+
+    nodes.warm_up_kernels()
+    matrix_kernel.warm_up()
 
 
 def _with_engine(provenance: Provenance, engine: str, engine_version: str) -> Provenance:

@@ -61,19 +61,6 @@ class ConversionMatrices:
         return ny, nx
 
 
-def compute_conversion_matrices(
-    x1: FloatArray, x2: FloatArray, y1: FloatArray, y2: FloatArray, sf1: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """M11 and M12 from Geogrid's off2vel bands and range scale factor (NaN in, NaN out; a zero determinant too)."""
-    with np.errstate(divide='ignore', invalid='ignore'):
-        determinant = x1 * y2 - x2 * y1
-        m11 = y2 / determinant / sf1
-        m12 = -x2 / determinant / sf1
-    m11[~np.isfinite(m11)] = np.nan
-    m12[~np.isfinite(m12)] = np.nan
-    return m11, m12
-
-
 def pixel_centre_geotransform(geotransform: Sequence[float]) -> tuple[float, float, float, float, float, float]:
     """GDAL's corner geotransform with the origin moved to the centre of the first cell (hyp3-autorift >= 0.18.1)."""
     x0, dx, rx, y0, ry, dy = (float(term) for term in geotransform)
@@ -152,14 +139,6 @@ class GeogridBands:
     source: str = 'the Geogrid outputs'  # named in error messages
 
 
-def _with_nan(values: npt.NDArray[np.generic], nodata: float | None) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-    """The band as float64 with nodata (and non-finite values) as NaN, and that mask."""
-    floats = np.array(values, dtype=np.float64)
-    mask = ~np.isfinite(floats) if nodata is None else (floats == nodata) | ~np.isfinite(floats)
-    floats[mask] = np.nan
-    return floats, mask
-
-
 def median_of_tallies(tallies: Mapping[float, int]) -> float:
     """np.median of the values that `tallies` counts (value -> occurrences), without the values themselves: the
     middle value, or for an even count the mean of the two middle ones, computed as numpy does ((a + b) / 2)."""
@@ -199,16 +178,18 @@ def block_matrices(
     """M11 and M12 (float64) of one block of Geogrid's bands, converted as the whole grid would be (elementwise, so
     the same bits); nodata (window_location band 1, or any of X1, X2, Y1, Y2, sf1) becomes NaN. The block's valid
     window_rdr_off2vel_x_vec band 3 values (dr_to_vr_factor) are tallied into `factor_tallies`."""
-    _, location_mask = _with_nan(bands[LOCATION][0], nodata)
-    x1, x2, offset2vr = (_with_nan(band, nodata)[0] for band in bands[OFF2VEL_X][:3])
-    y1, y2 = (_with_nan(band, nodata)[0] for band in bands[OFF2VEL_Y][:2])
-    sf1, _ = _with_nan(bands[SCALE_FACTOR][0], nodata)
-    m11, m12 = compute_conversion_matrices(x1, x2, y1, y2, sf1)
-    m11[location_mask] = np.nan
-    m12[location_mask] = np.nan
-    values, counts = np.unique(offset2vr[np.isfinite(offset2vr)], return_counts=True)
-    for value, count in zip(values.tolist(), counts.tolist(), strict=True):
-        factor_tallies[value] = factor_tallies.get(value, 0) + count
+    from hyp3_s1_m11m12.products.matrix_kernel import block_matrix_values
+
+    x1, x2, factor = bands[OFF2VEL_X][:3]
+    y1, y2 = bands[OFF2VEL_Y][:2]
+    m11, m12, factors = block_matrix_values(bands[LOCATION][0], x1, x2, factor, y1, y2, bands[SCALE_FACTOR][0], nodata)
+    if factors.size and bool((factors == factors[0]).all()):  # the rule: every node has dr x 365 / dt_days
+        value = float(factors[0])
+        factor_tallies[value] = factor_tallies.get(value, 0) + int(factors.size)
+    else:
+        values, counts = np.unique(factors, return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            factor_tallies[value] = factor_tallies.get(value, 0) + count
     return m11, m12
 
 
