@@ -9,10 +9,11 @@ The matrices themselves are computed in products/matrices.py.
 import contextlib
 import math
 import os
+import queue
 import threading
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -283,18 +284,45 @@ def write_conversion_matrices(
     return output
 
 
-def _hdf5_thread() -> ThreadPoolExecutor:
+class _HDF5Thread:
     """The one thread that makes the HDF5 calls of every StreamedMatrices: HDF5 is not thread-safe, and a chunk's
     compression inside it releases the GIL, so that Geogrid's main thread goes on reading and dispatching blocks
-    while the chunks are encoded."""
+    while the chunks are encoded.
+
+    A daemon thread, not a ThreadPoolExecutor's: a signal that interrupts the executor while it starts its thread
+    (between the start and its registration for the exit wake-up) left the interpreter joining that idle thread
+    forever. Nothing is left for it at exit: every stream waits for its calls (finish) or is aborted (abort).
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name='netcdf', daemon=True).start()
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._calls.put((future, function, args))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, function, args = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function(*args))
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting stream, which raises it there
+                future.set_exception(error)
+
+
+def _hdf5_thread() -> _HDF5Thread:
     global _HDF5_THREAD
     with _HDF5_THREAD_LOCK:
         if _HDF5_THREAD is None:
-            _HDF5_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix='netcdf')
+            _HDF5_THREAD = _HDF5Thread()
         return _HDF5_THREAD
 
 
-_HDF5_THREAD: ThreadPoolExecutor | None = None
+_HDF5_THREAD: _HDF5Thread | None = None
 _HDF5_THREAD_LOCK = threading.Lock()
 
 
@@ -425,9 +453,8 @@ class StreamedMatrices:
             self._abandon()
             raise self._error(error) from None
 
-    def drawn(self) -> ConversionMatrices:
-        """What the quick-look draws, once every row is in: every `step`-th cell of both matrices, on the
-        coordinates of those cells, with dr_to_vr_factor (nothing is written).
+    def _complete_factor(self) -> float:
+        """dr_to_vr_factor, once every row is in.
 
         Raises:
             ProductError: not every row was added, or nothing is valid (the stream is abandoned then).
@@ -438,6 +465,15 @@ class StreamedMatrices:
         if not self._factor_tallies or not self._any_valid:
             self._abandon()
             raise ProductError(no_valid_node(self.source))
+        return median_of_tallies(self._factor_tallies)
+
+    def drawn(self) -> ConversionMatrices:
+        """What the quick-look draws, once every row is in: every `step`-th cell of both matrices, on the
+        coordinates of those cells, with dr_to_vr_factor (nothing is written).
+
+        Raises:
+            ProductError: as `_complete_factor`.
+        """
         return ConversionMatrices(
             M11=self._shown[0],
             M12=self._shown[1],
@@ -445,7 +481,7 @@ class StreamedMatrices:
             y=self.grid.y[:: self.step],
             epsg=self.grid.epsg,
             geotransform=self.grid.geotransform,
-            dr_to_vr_factor=median_of_tallies(self._factor_tallies),
+            dr_to_vr_factor=self._complete_factor(),
         )
 
     def finish(self) -> Path:
@@ -454,7 +490,7 @@ class StreamedMatrices:
         Raises:
             ProductError: as `drawn`, or the file cannot be written.
         """
-        factor = self.drawn().dr_to_vr_factor
+        factor = self._complete_factor()
         self._send_pending(self.grid.shape[0] - self._pending_first)
         self._wait_in_flight()
         writer, temporary = self._file(), self._temporary

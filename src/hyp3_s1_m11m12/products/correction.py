@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hyp3_s1_m11m12 import __version__, constants
 from hyp3_s1_m11m12.errors import GeogridInputError, ProductError
+from hyp3_s1_m11m12.geogrid import nodes
 from hyp3_s1_m11m12.geogrid.engine import ENGINE_NAME
 from hyp3_s1_m11m12.geogrid.parameter_file import ParameterSet
 from hyp3_s1_m11m12.geogrid.stage import GEOTIFF_COMPRESSIONS, GeogridRun, geogrid_for_repeat_times, resolve_engine
@@ -113,10 +114,10 @@ def _pair_products(
     include_geotiffs: bool,
     drawing: ThreadPoolExecutor,
 ) -> tuple[CorrectionProducts, Future[Path]]:
-    """The pair's NetCDF and quick-look (drawn by `drawing`: the caller waits): the NetCDF written while Geogrid ran (`sink` a StreamedMatrices), or
-    M11/M12 as the project's engine produced the bands (a MatrixAccumulator: int16 packs from the whole matrices),
-    or from the files of an engine that wrote only files (removed then unless `include_geotiffs`), then the
-    NetCDF and the quick-look written at the same time."""
+    """The pair's NetCDF and quick-look (drawn by `drawing`; the caller waits for it). The NetCDF was written while
+    Geogrid ran (`sink` a StreamedMatrices), or is written here from M11/M12 as the project's engine produced the
+    bands (a MatrixAccumulator: int16 packs from the whole matrices) or as an engine that writes only files wrote
+    them (removed then unless `include_geotiffs`)."""
     result = run.result
     if result.epsg != parameter_set.epsg:
         raise GeogridInputError(
@@ -279,8 +280,6 @@ def products_in_staging(
 def warm_up_kernels() -> None:
     """Compile (or load from numba's cache) every kernel a run uses, Geogrid's and the products': the image builds
     its numba cache with this."""
-    from hyp3_s1_m11m12.geogrid import nodes
-
     nodes.warm_up_kernels()
     matrix_kernel.warm_up()
 

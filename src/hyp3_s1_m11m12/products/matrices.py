@@ -17,6 +17,7 @@ from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import ProductError
 from hyp3_s1_m11m12.geogrid.stage import MATRIX_INPUT_BANDS  # the one table of the bands M11/M12 use
 from hyp3_s1_m11m12.products.mapping import spatial_reference
+from hyp3_s1_m11m12.products.matrix_kernel import block_matrix_values
 
 
 gdal.UseExceptions()
@@ -178,8 +179,6 @@ def block_matrices(
     """M11 and M12 (float64) of one block of Geogrid's bands, converted as the whole grid would be (elementwise, so
     the same bits); nodata (window_location band 1, or any of X1, X2, Y1, Y2, sf1) becomes NaN. The block's valid
     window_rdr_off2vel_x_vec band 3 values (dr_to_vr_factor) are tallied into `factor_tallies`."""
-    from hyp3_s1_m11m12.products.matrix_kernel import block_matrix_values
-
     x1, x2, factor = bands[OFF2VEL_X][:3]
     y1, y2 = bands[OFF2VEL_Y][:2]
     m11, m12, factors = block_matrix_values(bands[LOCATION][0], x1, x2, factor, y1, y2, bands[SCALE_FACTOR][0], nodata)
