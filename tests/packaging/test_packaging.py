@@ -18,7 +18,7 @@ PYPROJECT = load_toml(REPO_ROOT / 'pyproject.toml')
 ENVIRONMENT = yaml.safe_load((REPO_ROOT / 'environment.yml').read_text())
 
 # PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {'gdal': 'gdal', 'netcdf4': 'netcdf4', 'pyyaml': 'pyyaml'}
+CONDA_NAMES = {'gdal': 'gdal', 'isal': 'python-isal', 'netcdf4': 'netcdf4', 'pyyaml': 'pyyaml'}
 
 
 def _normalise(name: str) -> str:

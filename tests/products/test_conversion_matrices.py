@@ -602,11 +602,11 @@ def test_overwrite_protection(tmp_path: Path) -> None:
 def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception) -> None:
     calls = []
 
-    def fail_on_m12(variable: netCDF4.Variable, *args: Any) -> None:
-        calls.append(variable.name)
-        if variable.name == 'M12':
+    def fail_on_m12(chunks: Any, name: str, *args: Any) -> None:
+        calls.append(name)
+        if name == 'M12':
             raise failure
-        original(variable, *args)
+        original(chunks, name, *args)
 
     original = module.write_matrix_rows
     monkeypatch.setattr(module, 'write_matrix_rows', fail_on_m12)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from hyp3_s1_m11m12.errors import OutputError, ProductError
+from hyp3_s1_m11m12.products import hdf5_chunks
 from hyp3_s1_m11m12.products.conversion_matrices import (
     StreamedMatrices,
+    _NetCDFVariables,
     chunk_lines,
     product_chunk_lines,
     write_conversion_matrices,
@@ -122,11 +124,27 @@ def test_no_valid_node_is_an_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_matrices_get_no_chunk_cache(tmp_path: Path) -> None:
-    """Each chunk is encoded when written, not held by HDF5 until the file closes (~40 MB for a full scene)."""
+def test_the_chunks_are_encoded_by_the_writer(tmp_path: Path) -> None:
+    """netCDF4 only defines the file: the chunks are encoded off the GIL and stored as they are (hdf5_chunks)."""
     streamed = StreamedMatrices(tmp_path / 'a.nc', _provenance(), NODATA, 'a test grid', step=lambda shape: STEP)
     streamed.start(ROWS, COLUMNS, GEOTRANSFORM, utm_wkt())
-    writer = streamed._file()  # opened on the HDF5 thread
-    assert [variable.get_var_chunk_cache()[0] for variable in writer._variables.values()] == [0, 0]
-    assert netCDF4.get_chunk_cache()[0] > 0  # the process's default is back for other files
+    assert streamed._file().encodes_chunks
     streamed.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_direct_chunk_writes_netcdf4_encodes_the_same_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where netCDF4's HDF5 library cannot be found, netCDF4 encodes the chunks: the same content, without a chunk
+    cache holding their copies until the file closes."""
+    bands = geogrid_like_bands(ROWS, COLUMNS)
+    stream(tmp_path / 'encoded.nc', bands, 300).finish()
+    monkeypatch.setattr(hdf5_chunks, 'available', lambda: False)
+    streamed = stream(tmp_path / 'netcdf4.nc', bands, 300)
+    writer = streamed._file()
+    assert not writer.encodes_chunks and isinstance(writer._chunks, _NetCDFVariables)
+    assert [variable.get_var_chunk_cache()[0] for variable in writer._chunks.variables.values()] == [0, 0]
+    assert netCDF4.get_chunk_cache()[0] > 0  # the process's default is back for other files
+    streamed.finish()
+    assert content(tmp_path / 'encoded.nc') == content(tmp_path / 'netcdf4.nc')

@@ -1,12 +1,16 @@
 """Annotation and SAFE reading on the real metadata of ../shared/s1 and on hostile or broken inputs."""
 
+import codecs
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
+import defusedxml.ElementTree
 import pytest
 
 from hyp3_s1_m11m12.errors import InvalidGranuleError, MetadataError
+from hyp3_s1_m11m12.sentinel1 import annotation as annotation_module
 from hyp3_s1_m11m12.sentinel1.acquisition import open_acquisition
 from hyp3_s1_m11m12.sentinel1.annotation import parse_annotation, parse_xml
 from hyp3_s1_m11m12.sentinel1.safe import is_junk, open_local_safe, read_safe_metadata
@@ -149,6 +153,42 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 def test_hostile_xml_is_refused(data):
     with pytest.raises(MetadataError, match='refusing XML with a DTD or entity'):
         parse_annotation(data, 'hostile.xml')
+
+
+def _disguised(document: bytes) -> list[bytes]:
+    """`document` in the forms a byte search for its DTD would miss, or that would take another decoder."""
+    text = document.decode()
+    return [
+        text.encode('utf-16'),  # with a byte-order mark
+        text.encode('utf-16-le'),  # without one: expat still detects it
+        text.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>').encode('utf-16-be'),
+        codecs.BOM_UTF8 + document,
+        document.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="cp037"?>'),
+    ]
+
+
+@pytest.mark.parametrize('form', range(5))
+@pytest.mark.parametrize('data', [BILLION_LAUGHS, EXTERNAL_ENTITY])
+def test_hostile_xml_is_refused_in_any_encoding(data, form):
+    with pytest.raises(MetadataError, match='refusing XML with a DTD or entity|malformed XML'):
+        parse_annotation(_disguised(data)[form], 'hostile.xml')
+
+
+def test_the_c_parser_reads_annotation_as_defusedxml_does(s1_dir):
+    """The fast path (no DTD: ElementTree's C parser) builds the same tree as defusedxml's parser."""
+    safe = open_local_safe(s1_dir / 'S1A_IW_SLC__1SDV_20200511T135117_20200511T135144_032518_03C421_7768.zip')
+    for member in list(safe.annotation_members().values())[:2]:
+        data = safe.read(member)
+        assert annotation_module._without_dtd(data)
+        fast = parse_xml(data, member)
+        reference = defusedxml.ElementTree.fromstring(data, forbid_dtd=True)
+        assert ElementTree.tostring(fast) == ElementTree.tostring(reference)
+    assert annotation_module._without_dtd(b'<?xml version="1.0" encoding="utf-8"?><a>&amp;&#65;</a>')
+    assert parse_xml(b'<a>&amp;&#65;</a>', 'a.xml').text == '&A'
+    with pytest.raises(MetadataError, match='malformed XML'):
+        parse_xml(b'<a>&undeclared;</a>', 'a.xml')  # no DTD, so no entity but XML's own
+    for other in (b'<?xml version="1.0" encoding="ISO-8859-5"?><a/>', b'\x00<a/>', b' <a/>', b'<a><!DOCTYPE</a>'):
+        assert not annotation_module._without_dtd(other)  # left to defusedxml
 
 
 def test_hostile_annotation_inside_a_safe(s1_dir, tmp_path):

@@ -431,9 +431,9 @@ def test_interrupted_run_leaves_no_netcdf(
     else:
         real_write_rows = conversion_matrices.write_matrix_rows
 
-        def interrupted_write(variable: Any, *args: Any, **kwargs: Any) -> None:
-            real_write_rows(variable, *args, **kwargs)
-            if variable.name == 'M12':  # as Ctrl-C half way through the NetCDF (written while Geogrid runs)
+        def interrupted_write(chunks: Any, name: str, *args: Any, **kwargs: Any) -> None:
+            real_write_rows(chunks, name, *args, **kwargs)
+            if name == 'M12':  # as Ctrl-C half way through the NetCDF (written while Geogrid runs)
                 raise KeyboardInterrupt
 
         monkeypatch.setattr(conversion_matrices, 'write_matrix_rows', interrupted_write)

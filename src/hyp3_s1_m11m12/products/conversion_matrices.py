@@ -1,7 +1,7 @@
 """M11/M12 conversion matrices: computed from Geogrid's bands, written to and read from the pair's NetCDF.
 
-The NetCDF layout is hyp3-autorift's `s1_correction` file (v0.18.1: cell-centre x/y; its zlib level 2 with shuffle;
-its chunking capped at 256 lines, see product_chunk_lines), named for the pair
+The NetCDF layout is hyp3-autorift's `s1_correction` file (v0.18.1: cell-centre x/y; its deflate level 2 with
+shuffle, the chunks encoded by ISA-L, see hdf5_chunks; its chunking capped at 256 lines, see product_chunk_lines), named for the pair
 (`<reference>_X_<secondary>_conversion_matrices.nc`), with the provenance it never wrote (products/provenance.py).
 The matrices themselves are computed in products/matrices.py.
 """
@@ -25,6 +25,7 @@ from osgeo import gdal
 
 from hyp3_s1_m11m12 import constants
 from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.products import hdf5_chunks
 from hyp3_s1_m11m12.products.mapping import (
     MAPPING_VARIABLE_NAME,
     mapping_attributes,
@@ -142,19 +143,49 @@ def define_matrix_variable(
     return variable
 
 
+def stored_values(values: MatrixArray, packing: Int16Packing | None) -> npt.NDArray[np.generic]:
+    """What the file stores for `values`: int16 packed with `packing`, or float32; NaN becomes the fill value."""
+    if packing is not None:
+        return pack_int16(values, packing, FILL_VALUE)
+    stored = values.astype(np.float32)
+    stored[~np.isfinite(stored)] = FILL_VALUE
+    return stored
+
+
+class MatrixChunks(typing.Protocol):
+    """Where whole chunks of M11/M12 go: netCDF4's variables, or encoded, straight into the HDF5 file."""
+
+    def write(self, name: str, first_row: int, stored: npt.NDArray[np.generic]) -> None: ...
+
+
+class _NetCDFVariables:
+    """Chunks written through netCDF4's variables: HDF5 encodes them (with zlib, holding the GIL)."""
+
+    def __init__(self, variables: Mapping[str, netCDF4.Variable]) -> None:
+        self.variables = variables
+
+    def write(self, name: str, first_row: int, stored: npt.NDArray[np.generic]) -> None:
+        self.variables[name][first_row : first_row + stored.shape[0]] = stored
+
+
+class _EncodedChunks:
+    """Chunks encoded here (hdf5_chunks: ISA-L, the GIL released) and stored by HDF5 as they are."""
+
+    def __init__(self, chunk_file: hdf5_chunks.ChunkFile, lines: int) -> None:
+        self.chunk_file = chunk_file
+        self.lines = lines
+
+    def write(self, name: str, first_row: int, stored: npt.NDArray[np.generic]) -> None:
+        self.chunk_file.write(name, first_row, hdf5_chunks.encode_chunk(stored, self.lines, FILL_VALUE))
+
+
 def write_matrix_rows(
-    variable: netCDF4.Variable, first_row: int, values: MatrixArray, packing: Int16Packing | None, lines: int
+    chunks: MatrixChunks, name: str, first_row: int, values: MatrixArray, packing: Int16Packing | None, lines: int
 ) -> None:
-    """Rows first_row.. of a matrix variable, `lines` at a time (one chunk's lines: the encoded copy of a
-    full-scene matrix, tens of MB, never exists whole); NaN becomes the fill value."""
+    """Rows first_row.. of matrix `name`, `lines` at a time (one chunk's lines: the encoded copy of a full-scene
+    matrix, tens of MB, never exists whole); NaN becomes the fill value."""
     for first in range(0, values.shape[0], lines):
-        slab = values[first : first + lines]
-        if packing is not None:
-            stored = pack_int16(slab, packing, FILL_VALUE)
-        else:
-            stored = slab.astype(np.float32)
-            stored[~np.isfinite(stored)] = FILL_VALUE
-        variable[first_row + first : first_row + first + slab.shape[0]] = stored
+        chunks.write(name, first_row + first, stored_values(values[first : first + lines], packing))
 
 
 def write_matrix_variable(
@@ -167,7 +198,7 @@ def write_matrix_variable(
 ) -> None:
     """M11 or M12 whole into an open dataset, with its attributes (e.g. a granule's matrices)."""
     variable = define_matrix_variable(dataset, name, packing, chunk_sizes)
-    write_matrix_rows(variable, 0, values, packing, chunk_sizes[0])
+    write_matrix_rows(_NetCDFVariables({name: variable}), name, 0, values, packing, chunk_sizes[0])
     variable.setncattr('dr_to_vr_factor', dr_to_vr_factor)
 
 
@@ -175,7 +206,8 @@ def write_matrix_variable(
 def _no_chunk_cache() -> Iterator[None]:
     """Files opened inside get no HDF5 chunk cache. The writer writes each chunk whole, once, and the cache (netCDF's
     default, set when a file is opened) would only hold copies of them until the file closes: +36 MB for a full
-    scene's two matrices. (A per-variable setting does not reach the chunks HDF5 has already allocated.)"""
+    scene's two matrices, when netCDF4 encodes them. (A per-variable setting does not reach the chunks HDF5 has
+    already allocated.)"""
     previous = netCDF4.get_chunk_cache()
     netCDF4.set_chunk_cache(0, 0, 1.0)
     try:
@@ -188,6 +220,10 @@ class MatrixFileWriter:
     """One conversion-matrices NetCDF at `path`, its M11/M12 written in bands of whole chunks (the last may be
     short), in row order, so that a matrix need never exist whole: the one writer of the layout, whether the
     matrices come all at once (write_conversion_matrices) or as Geogrid produces them (StreamedMatrices).
+
+    netCDF4 defines the file (attributes, coordinates, mapping, the two variables with hyp3-autorift's filters) and
+    closes it; the chunks are then encoded here and stored through HDF5 (hdf5_chunks), and the file is reopened
+    with netCDF4 at the end to set dr_to_vr_factor. Without hdf5_chunks, netCDF4 keeps the file and encodes them.
 
     Raises (every method):
         OSError, RuntimeError: the file cannot be written.
@@ -207,35 +243,60 @@ class MatrixFileWriter:
         self._packings = packings
         # netCDF gives a variable the chunk cache in force when the variable is created.
         with _no_chunk_cache():
-            self._dataset = netCDF4.Dataset(path, 'w', clobber=True, format='NETCDF4')
+            dataset = netCDF4.Dataset(path, 'w', clobber=True, format='NETCDF4')
             try:
-                self._dataset.setncatts(global_attributes(provenance, created))
-                write_projection_coordinates(self._dataset, grid.x, grid.y)
-                write_mapping_variable(self._dataset, grid.epsg, grid.geotransform)
-                self._variables = {
-                    name: define_matrix_variable(self._dataset, name, packings[name], (self.lines, nx))
+                dataset.setncatts(global_attributes(provenance, created))
+                write_projection_coordinates(dataset, grid.x, grid.y)
+                write_mapping_variable(dataset, grid.epsg, grid.geotransform)
+                variables = {
+                    name: define_matrix_variable(dataset, name, packings[name], (self.lines, nx))
                     for name in MATRIX_NAMES
                 }
             except BaseException:
-                self._dataset.close()
+                dataset.close()
                 raise
+        self._dataset: netCDF4.Dataset | None
+        self._chunk_file: hdf5_chunks.ChunkFile | None
+        self._chunks: MatrixChunks
+        if hdf5_chunks.available():
+            dataset.close()
+            self._dataset = None
+            self._chunk_file = hdf5_chunks.ChunkFile(path, MATRIX_NAMES)
+            self._chunks = _EncodedChunks(self._chunk_file, self.lines)
+        else:
+            self._dataset = dataset
+            self._chunk_file = None
+            self._chunks = _NetCDFVariables(variables)
+
+    @property
+    def encodes_chunks(self) -> bool:
+        """Whether the chunks are encoded here (else by netCDF4)."""
+        return self._chunk_file is not None
 
     def write_rows(self, first_row: int, m11: MatrixArray, m12: MatrixArray) -> None:
         """Rows first_row.. of both matrices (NaN: nodata); `first_row` starts a chunk, and the rows are whole chunks
-        but at the grid's end, so that each chunk is encoded once, whole (HDF5 has no chunk cache here)."""
+        but at the grid's end, so that each chunk is encoded once, whole."""
         if first_row % self.lines:
             raise ValueError(f'row {first_row} does not start a chunk of {self.lines} lines')
         for name, values in zip(MATRIX_NAMES, (m11, m12), strict=True):
-            write_matrix_rows(self._variables[name], first_row, values, self._packings[name], self.lines)
+            write_matrix_rows(self._chunks, name, first_row, values, self._packings[name], self.lines)
 
     def close(self, dr_to_vr_factor: float | None) -> None:
         """Set dr_to_vr_factor on both matrices and close; None: close an abandoned file as it is."""
+        dataset = self._dataset
+        self._dataset = None
         try:
-            if dr_to_vr_factor is not None:
-                for variable in self._variables.values():
-                    variable.setncattr('dr_to_vr_factor', dr_to_vr_factor)
+            if self._chunk_file is not None:
+                chunk_file, self._chunk_file = self._chunk_file, None
+                chunk_file.close()
+                if dr_to_vr_factor is not None:
+                    dataset = netCDF4.Dataset(self.path, 'a')
+            if dr_to_vr_factor is not None and dataset is not None:
+                for name in MATRIX_NAMES:
+                    dataset[name].setncattr('dr_to_vr_factor', dr_to_vr_factor)
         finally:
-            self._dataset.close()
+            if dataset is not None:
+                dataset.close()
 
 
 def _matrix_packings(matrices: ConversionMatrices, dtype: str) -> dict[str, Int16Packing | None]:
@@ -285,9 +346,9 @@ def write_conversion_matrices(
 
 
 class _HDF5Thread:
-    """The one thread that makes the HDF5 calls of every StreamedMatrices: HDF5 is not thread-safe, and a chunk's
-    compression inside it releases the GIL, so that Geogrid's main thread goes on reading and dispatching blocks
-    while the chunks are encoded.
+    """The one thread that makes the HDF5 calls of every StreamedMatrices, and encodes their chunks: HDF5 is not
+    thread-safe, and the encoding (numpy's shuffle, ISA-L) releases the GIL, so that Geogrid's main thread goes on
+    reading and dispatching blocks meanwhile.
 
     A daemon thread, not a ThreadPoolExecutor's: a signal that interrupts the executor while it starts its thread
     (between the start and its registration for the exit wake-up) left the interpreter joining that idle thread
