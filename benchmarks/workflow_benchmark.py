@@ -36,7 +36,7 @@ PHASES = (
     (
         'hyp3_s1_m11m12.products.conversion_matrices',
         'write_matrix_rows',
-        'of which NetCDF chunks (zlib, on the HDF5 thread)',
+        'of which NetCDF chunks (shuffle, ISA-L, H5Dwrite_chunk: the HDF5 thread)',
     ),
     ('hyp3_s1_m11m12.products.correction', 'write_quicklook', 'PNG'),
 )

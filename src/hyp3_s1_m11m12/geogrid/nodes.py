@@ -165,9 +165,15 @@ def compute_nodes(
     wanted = outputs.outputs
     dts = outputs.count
     nodata = context.settings.nodata_out
+    scalars = outputs.scalars
+    # A stack gets a layer per repeat time only where the kernel writes one (the dt-dependent rows of wanted
+    # outputs); otherwise its first layer, which holds the dt-independent rows: ten pairs without GeoTIFFs fill
+    # 36 bytes per node of int32, not 360.
+    int_layers = dts if scalars.want_offset or scalars.want_search_range else 1
+    float_layers = dts if scalars.want_matrices else 1
     out = kernels.OutputArrays(
-        ints=np.full((dts, INT_ROWS, total), nodata, dtype=np.int32),
-        floats=np.full((dts, FLOAT_ROWS, total), float(nodata)),
+        ints=np.full((int_layers, INT_ROWS, total), nodata, dtype=np.int32),
+        floats=np.full((float_layers, FLOAT_ROWS, total), float(nodata)),
         unrounded=np.full((dts, 2, total if outputs.scalars.want_unrounded else 0), np.nan),
     )
     compiled.outputs(outputs.scalars, outputs.repeat_times, nodes, inside, map_steps, stack, out)
