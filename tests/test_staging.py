@@ -90,8 +90,23 @@ def test_leftovers_are_recognised_and_nothing_else(tmp_path: Path) -> None:
 
 def test_sigterm_and_sighup_become_terminated_inside_the_block() -> None:
     for number, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129)):
-        with pytest.raises(Terminated) as caught, terminate_on_signals():
-            os.kill(os.getpid(), number)
-            signal.pause()  # not reached: the handler raises first
-        assert caught.value.exit_code == code
-        assert signal.getsignal(number) is signal.SIG_DFL
+        inherited = signal.signal(number, signal.SIG_DFL)  # the suite may run under nohup (SIGHUP ignored)
+        try:
+            with pytest.raises(Terminated) as caught, terminate_on_signals():
+                os.kill(os.getpid(), number)
+                signal.pause()  # not reached: the handler raises first
+            assert caught.value.exit_code == code
+            assert signal.getsignal(number) is signal.SIG_DFL
+        finally:
+            signal.signal(number, inherited)
+
+
+def test_a_signal_started_ignored_stays_ignored() -> None:
+    inherited = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with terminate_on_signals():
+            os.kill(os.getpid(), signal.SIGHUP)  # ignored: the block runs on
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, inherited)

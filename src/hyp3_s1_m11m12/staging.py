@@ -77,8 +77,15 @@ def _raise_terminated(signal_number: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def terminate_on_signals() -> Iterator[None]:
-    """Within the block SIGTERM and SIGHUP raise `Terminated` in the main thread; the old handlers come back after."""
-    previous = {number: signal.signal(number, _raise_terminated) for number in HANDLED_SIGNALS}
+    """Within the block SIGTERM and SIGHUP raise `Terminated` in the main thread; the old handlers come back after.
+
+    A signal the process was started with ignored stays ignored: `nohup` (or a scheduler) ignoring SIGHUP asked for
+    the run to survive a hang-up, and turning that into a clean abort would defeat it."""
+    previous = {
+        number: signal.signal(number, _raise_terminated)
+        for number in HANDLED_SIGNALS
+        if signal.getsignal(number) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
