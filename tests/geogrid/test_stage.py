@@ -219,6 +219,16 @@ def test_compression_options_use_the_predictor_of_the_data_type():
     assert stage.geotiff_options('deflate', np.float64, None) == ('COMPRESS=DEFLATE', 'ZLEVEL=2', 'PREDICTOR=3')
 
 
+def test_the_project_engine_encodes_deflate_strips_itself_and_leaves_zstd_to_gdal():
+    import numpy as np
+
+    deflate = stage.tiff_encoding('deflate', np.float64, 6)
+    assert deflate.options == stage.geotiff_options('deflate', np.float64, 6)
+    assert deflate.strip_deflate_level == stage.PROJECT_DEFLATE_LEVEL
+    assert stage.tiff_encoding('zstd', np.int32, 6).strip_deflate_level is None
+    assert stage.tiff_encoding('none', np.int32, 6) == stage.TiffEncoding()
+
+
 @pytest.mark.parametrize(
     'error',
     [GeogridInputError('node time outside the orbit'), RuntimeError('a bug'), KeyboardInterrupt()],

@@ -28,7 +28,7 @@ from hyp3_s1_m11m12.geogrid.blocks import (
     load_kernels_in_background,
     plan_geogrid,
 )
-from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, close_all
+from hyp3_s1_m11m12.geogrid.geotiff import GeogridTiff, TiffEncoding, close_all
 from hyp3_s1_m11m12.geogrid.rasters import OpenRasters, open_rasters
 from hyp3_s1_m11m12.geogrid.types import (
     DEFAULT_SETTINGS,
@@ -143,7 +143,7 @@ def compute_numpy_geogrid(
     return arrays
 
 
-CreationOptions = Callable[[np.dtype, int], tuple[str, ...]]  # (band dtype, rows per block) -> GTiff options
+CreationOptions = Callable[[np.dtype, int], TiffEncoding]  # (band dtype, rows per block) -> how the file is written
 
 
 def run_geogrid_for_dts(
@@ -269,7 +269,7 @@ def _write_runs(
                     plan.geotransform,
                     plan.wkt,
                     nodata,
-                    options=creation_options(np.dtype(dtype), rows_per_block) if creation_options else (),
+                    encoding=creation_options(np.dtype(dtype), rows_per_block) if creation_options else TiffEncoding(),
                 )
         for run_sinks in sinks:
             for sink in run_sinks:

@@ -1,8 +1,10 @@
 """GeoTIFFs exactly as geogrid.cpp writes them: GTiff with no creation options, Int32 or Float64 bands, every band's
 nodata set to nodata_out, the DEM-window geotransform and the WKT of the EPSG code (not the DEM's own WKT)."""
 
+import logging
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,10 @@ import numpy.typing as npt
 from osgeo import gdal, osr
 
 from hyp3_s1_m11m12.errors import ProductError
+from hyp3_s1_m11m12.geogrid.tiff_strips import StripLayoutError, StripWriter
+
+
+log = logging.getLogger(__name__)
 
 
 gdal.UseExceptions()
@@ -23,6 +29,16 @@ def epsg_wkt(epsg: int) -> str:
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(epsg)
     return str(srs.ExportToWkt())
+
+
+@dataclass(frozen=True)
+class TiffEncoding:
+    """How an output GeoTIFF is written: GDAL GTiff creation options (none: geogrid.cpp's bytes), and, for DEFLATE
+    with rows per strip = rows per block, the ISA-L level at which the project encodes the strips itself
+    (`tiff_strips`; None: GDAL compresses)."""
+
+    options: tuple[str, ...] = ()
+    strip_deflate_level: int | None = None
 
 
 class GeogridTiff:
@@ -38,23 +54,43 @@ class GeogridTiff:
         geotransform: tuple[float, ...],
         wkt: str,
         nodata: float,
-        options: tuple[str, ...] = (),
+        encoding: TiffEncoding = TiffEncoding(),
     ) -> None:
-        """`options` are GDAL GTiff creation options (none: geogrid.cpp's bytes; e.g. COMPRESS=DEFLATE)."""
         self.path = path
         self.dtype = np.dtype(dtype)
+        self.strips: StripWriter | None = None
+        level = encoding.strip_deflate_level
+        own_strips = level is not None
+        options = [*encoding.options, 'SPARSE_OK=TRUE'] if own_strips else list(encoding.options)
         try:
             driver = gdal.GetDriverByName('GTiff')
-            self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype], options=list(options))
+            self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype], options=options)
             self.dataset.SetGeoTransform(list(geotransform))
             self.dataset.SetProjection(wkt)
             for index in range(1, bands + 1):
                 self.dataset.GetRasterBand(index).SetNoDataValue(nodata)
+            if own_strips:
+                self.dataset.FlushCache()
+                self.dataset = None  # GDAL writes the directory (no strip yet) and lets the file go
         except RuntimeError as error:
             raise ProductError(f'cannot create {path}: {error}; check the output folder and free space') from None
+        if level is not None:
+            try:
+                self.strips = StripWriter(path, self.dtype, level)
+            except StripLayoutError as error:  # a GDAL that lays the file out otherwise: let it compress
+                log.debug('GDAL compresses %s: %s', path.name, error)
+                self.dataset = gdal.Open(str(path), gdal.GA_Update)
+            except OSError as error:
+                raise ProductError(f'cannot open {path}: {error}; check the output folder and free space') from None
 
     def write_rows(self, first_row: int, data: npt.NDArray[np.generic]) -> None:
-        """Write `data` of shape (bands, rows, width) starting at `first_row`."""
+        """Write `data` of shape (bands, rows, width) starting at `first_row` (with own strips: one whole strip)."""
+        if self.strips is not None:
+            try:
+                self.strips.write(first_row, data.astype(self.dtype, copy=False))
+            except OSError as error:
+                raise ProductError(f'cannot write {self.path}: {error}; check free space') from None
+            return
         try:
             for index in range(data.shape[0]):
                 band = self.dataset.GetRasterBand(index + 1)
@@ -65,6 +101,8 @@ class GeogridTiff:
             raise ProductError(f'cannot write {self.path}: {error}; check free space') from None
 
     def close(self) -> None:
+        if self.strips is not None:
+            self.strips.close()
         if self.dataset is not None:
             self.dataset.FlushCache()
             self.dataset = None
@@ -86,6 +124,11 @@ def close_all(tiffs: Iterable[GeogridTiff]) -> str | None:
     sys.unraisablehook = collect
     try:
         for tiff in tiffs:
+            if tiff.strips is not None:
+                try:
+                    tiff.strips.close()
+                except (OSError, StripLayoutError) as error:
+                    failures.append(str(error))
             if tiff.dataset is None:
                 continue
             try:
