@@ -157,22 +157,25 @@ def test_the_dt_limit_can_be_raised(inputs: Inputs, tmp_path: Path) -> None:
 # --- signals: clean up as for Ctrl-C, one line, exit 128 + signal; a SIGKILLed run is cleaned by the next ---------
 
 
-def default_signal_dispositions() -> None:
-    """In the child before exec: the signals at their defaults, as a terminal or a batch scheduler starts a job, even
-    when the suite itself runs under nohup or in a background job (SIGHUP or SIGINT inherited as ignored)."""
-    for number in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_DFL)
+# Run a command with SIGHUP, SIGINT and SIGTERM at their defaults, as a terminal or a batch scheduler starts a job,
+# even when the suite itself runs under nohup or in a background job (SIGHUP or SIGINT inherited as ignored): an
+# exec keeps a default or ignored disposition, so the reset is done in a small Python that then execs the command.
+WITH_DEFAULT_SIGNALS = (
+    'import os, signal, sys\n'
+    'for number in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):\n'
+    '    signal.signal(number, signal.SIG_DFL)\n'
+    'os.execv(sys.argv[1], sys.argv[1:])\n'
+)
 
 
 def start_and_signal(arguments: list, output_dir: Path, signal_number: int) -> Outcome:
     """Start a run and send `signal_number` once Geogrid has begun writing into the staging folder."""
     process = subprocess.Popen(
-        arguments,
+        [sys.executable, '-c', WITH_DEFAULT_SIGNALS, *map(str, arguments)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=environment(),
-        preexec_fn=default_signal_dispositions,
     )
     deadline = time.monotonic() + RUN_TIMEOUT_S
     try:
