@@ -59,9 +59,8 @@ class GeogridTiff:
         self.path = path
         self.dtype = np.dtype(dtype)
         self.strips: StripWriter | None = None
-        level = encoding.strip_deflate_level
-        own_strips = level is not None
-        options = [*encoding.options, 'SPARSE_OK=TRUE'] if own_strips else list(encoding.options)
+        level = encoding.strip_deflate_level  # not None: GDAL lays the file out, the project writes its strips
+        options = [*encoding.options, 'SPARSE_OK=TRUE'] if level is not None else list(encoding.options)
         try:
             driver = gdal.GetDriverByName('GTiff')
             self.dataset = driver.Create(str(path), width, height, bands, GDAL_TYPES[self.dtype], options=options)
@@ -69,7 +68,7 @@ class GeogridTiff:
             self.dataset.SetProjection(wkt)
             for index in range(1, bands + 1):
                 self.dataset.GetRasterBand(index).SetNoDataValue(nodata)
-            if own_strips:
+            if level is not None:
                 self.dataset.FlushCache()
                 self.dataset = None  # GDAL writes the directory (no strip yet) and lets the file go
         except RuntimeError as error:

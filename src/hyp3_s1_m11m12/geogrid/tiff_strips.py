@@ -7,7 +7,8 @@ streams (TIFF compression 8, Adobe DEFLATE) in about a sixth of the time, with t
 How: GDAL still makes the file. It is created with every tag (size, sample format, compression, predictor, rows per
 strip, georeferencing, nodata) and SPARSE_OK, and closed before any row is written, so its directory holds zeros in
 StripOffsets and StripByteCounts. Each strip is then appended with libtiff's predictor applied and its offset and
-length recorded; `close()` fills in the two arrays. Readers see an ordinary DEFLATE GeoTIFF whose values are the
+length recorded; `close()` appends the two arrays as LONG (LONG8 in a BigTIFF) and points the directory's entries at
+them (libtiff writes them as SHORT when it expects a small file, too narrow for the real offsets). Readers see an ordinary DEFLATE GeoTIFF whose values are the
 array's bit for bit; only the compressed bytes differ from GDAL's.
 """
 
@@ -244,10 +245,10 @@ class StripWriter:
             layout = self.layout
             kind, code = (16, '<Q') if layout.big else (4, '<I')
             inline = struct.calcsize(code)
+            if self.end + 2 * inline * (layout.strips + 1) >= 1 << (8 * inline):  # the arrays' own offsets included
+                raise StripLayoutError(f'{self.path} grew past 4 GiB, which a classic TIFF cannot address')
             for field, values in ((layout.strip_offsets, self.offsets), (layout.strip_byte_counts, self.byte_counts)):
                 data = values.astype(np.dtype(code)).tobytes()
-                if int(values.max(initial=0)) > np.iinfo(np.dtype(code)).max or self.end >= 1 << (8 * inline):
-                    raise StripLayoutError(f'{self.path} grew past 4 GiB, which a classic TIFF cannot address')
                 if len(data) <= inline:
                     value = data.ljust(inline, b'\0')
                 else:
